@@ -45,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ej != DVM_OK) {
         CHECK(strcmp(wj, wd) == 0);
         CHECK(mj.type == DVM_MSG_NONE && md.type == DVM_MSG_NONE);
+        CHECK(mj.id.len == md.id.len &&
+              (mj.id.len == 0 || memcmp(mj.id.ptr, md.id.ptr, mj.id.len) == 0));
         goto out;
     }
     CHECK(dvm_msg_equal(&md, &mj));

@@ -256,7 +256,7 @@ Test(wire_codec, rejections_with_reasons)
         memset(why, 'Z', sizeof why);
         dvm_err e = dvm_msg_decode(&d, c->line, strlen(c->line), &m, why, sizeof why);
         cr_assert_eq(e, c->err, "case %zu (%s): err %d", i, c->line, e);
-        cr_assert_eq(m.type, DVM_MSG_NONE, "case %zu: out zeroed", i);
+        cr_assert_eq(m.type, DVM_MSG_NONE, "case %zu: no type on error", i);
         cr_assert(memchr(why, '\0', sizeof why), "case %zu: reason terminated", i);
         cr_assert(why[0] != '\0', "case %zu: a reason is given", i);
         for (const char *p = why; *p; p++)
@@ -497,4 +497,34 @@ Test(wire_codec, type_names_round_trip)
     }
     cr_assert_eq(dvm_msg_type_from_name("", 0), DVM_MSG_NONE);
     cr_assert_eq(dvm_msg_type_from_name("chunk\0", 6), DVM_MSG_NONE);
+}
+
+Test(wire_codec, rejected_message_keeps_its_job_id)
+{
+    dvm_msg_decoder d;
+    dvm_msg_decoder_init(&d, 0);
+    dvm_msg m;
+    char why[DVM_REASON_MAX];
+    static const struct {
+        const char *line;
+        const char *id;
+    } v[] = {
+        {"{\"type\":\"payment\",\"id\":\"job-9\"}", "job-9"},
+        {"{\"id\":\"job-8\",\"type\":\"nope\"}", "job-8"},
+        {"{\"id\":\"job-7\"}", "job-7"},
+        {"{\"type\":\"chunk\",\"id\":\"job-6\",\"data\":\"x\",\"seq\":0}", "job-6"},
+        {"{\"type\":\"stop\",\"id\":6}", ""},
+        {"{\"type\":\"stop\",\"id\":\"j\"", ""},
+        {"[\"id\"]", ""},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        cr_assert_eq(dvm_msg_decode(&d, v[i].line, strlen(v[i].line), &m, why, sizeof why),
+                     DVM_ERR_INVALID, "case %zu", i);
+        cr_assert_eq(m.type, DVM_MSG_NONE);
+        cr_assert(m.id.len == strlen(v[i].id) && memcmp(m.id.ptr ? m.id.ptr : "", v[i].id,
+                                                        m.id.len) == 0,
+                  "case %zu: id '%.*s'", i, (int)m.id.len, m.id.ptr ? m.id.ptr : "");
+        cr_assert_eq(m.data.len, 0);
+    }
+    dvm_msg_decoder_free(&d);
 }

@@ -167,6 +167,10 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         set_reason(reason, reason_cap, "message is not a JSON object%s%s", NULL, NULL);
         goto done;
     }
+    /* The job id first, so even a rejected message can be answered with an
+     * `error` for its job. */
+    json_t *jid = json_object_get(root, "id");
+    bool id_ok = jid && json_is_string(jid) && take_str(d, jid, &m.id) == DVM_OK;
     json_t *jt = json_object_get(root, "type");
     if (!jt) {
         set_reason(reason, reason_cap, "missing field 'type'%s%s", NULL, NULL);
@@ -184,7 +188,6 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     }
     const char *tname = dvm_msg_type_name(m.type);
 
-    json_t *jid = json_object_get(root, "id");
     if (!jid) {
         set_reason(reason, reason_cap, "missing field 'id' in %s%s", tname, NULL);
         goto done;
@@ -193,7 +196,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         set_reason(reason, reason_cap, "field 'id' in %s must be a string%s", tname, NULL);
         goto done;
     }
-    if (take_str(d, jid, &m.id) != DVM_OK) {
+    if (!id_ok) {
         set_reason(reason, reason_cap, "field 'id' in %s is not valid UTF-8%s", tname, NULL);
         goto done;
     }
@@ -249,6 +252,8 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     *out = m;
     err = DVM_OK;
 done:
+    if (err != DVM_OK)
+        out->id = m.id; /* the job id of a rejected message, when known */
     json_decref(root);
     return err;
 }

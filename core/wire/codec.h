@@ -79,8 +79,11 @@ void dvm_msg_decoder_free(dvm_msg_decoder *d);
  * points into d's scratch and stays valid until the next decode on d (or
  * dvm_msg_decoder_free); fields not used by the type are zero.
  * Errors: DVM_ERR_INVALID (reason written), DVM_ERR_TOO_LARGE (len >
- * max_len; reason "message too large"), DVM_ERR_NOMEM. On error *out is
- * zeroed. reason may be NULL (reason_cap 0); it is always NUL-terminated
+ * max_len; reason "message too large"), DVM_ERR_NOMEM. On error out->type
+ * is DVM_MSG_NONE and every field is zero except out->id: when the line was
+ * a JSON object with a string `id`, out->id holds it (in the scratch, as
+ * above) so the caller can address its `error` reply to that job; else it
+ * is empty. reason may be NULL (reason_cap 0); it is always NUL-terminated
  * when reason_cap > 0, truncated to fit. */
 dvm_err dvm_msg_decode(dvm_msg_decoder *d, const void *line, size_t len,
                        dvm_msg *out, char *reason, size_t reason_cap);

@@ -27,7 +27,11 @@
  *     "-0" is accepted as 0 (it is the integer zero in JSON's grammar);
  *   - `seq` on chunk is optional; when present an integer 1..2^53-1;
  *   - strings are valid UTF-8 (RFC 3629; \u escapes with lone surrogates are
- *     rejected); \u0000 is allowed and kept, so lengths are explicit.
+ *     rejected); \u0000 is allowed and kept, so lengths are explicit;
+ *   - a line jansson cannot represent is rejected as invalid JSON even when
+ *     the offending part is in an unknown field (where JSON.parse would not
+ *     mind): integers beyond 64 bits, reals beyond double range, \u0000 in
+ *     an object key, nesting deeper than jansson's limit (2048).
  * A rejected line yields DVM_ERR_INVALID and a short English reason fit to
  * send back in an `error` message, e.g. "missing field 'token' in payment",
  * "unknown message type 'foo'". Reasons are printable ASCII only.

@@ -1,6 +1,7 @@
 /* Message codec (core/wire/codec.h): exact encodings, round trips for every
  * type with edge values, rejections with their reasons, the chunk fast path
  * against the jansson path, and UTF-8 validation. */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -493,7 +494,7 @@ Test(wire_codec, type_names_round_trip)
 {
     for (int t = DVM_MSG_REQUEST; t <= DVM_MSG_ERROR; t++) {
         const char *n = dvm_msg_type_name((dvm_msg_type)t);
-        cr_assert_eq(dvm_msg_type_from_name(n, strlen(n)), t);
+        cr_assert_eq((int)dvm_msg_type_from_name(n, strlen(n)), t);
     }
     cr_assert_eq(dvm_msg_type_from_name("", 0), DVM_MSG_NONE);
     cr_assert_eq(dvm_msg_type_from_name("chunk\0", 6), DVM_MSG_NONE);
@@ -527,4 +528,25 @@ Test(wire_codec, rejected_message_keeps_its_job_id)
         cr_assert_eq(m.data.len, 0);
     }
     dvm_msg_decoder_free(&d);
+}
+
+Test(wire_codec, null_empty_strings_encode_as_empty)
+{
+    dvm_msg m;
+    memset(&m, 0, sizeof m); /* every dvm_str {NULL, 0} */
+    for (int t = DVM_MSG_REQUEST; t <= DVM_MSG_ERROR; t++) {
+        m.type = (dvm_msg_type)t;
+        dvm_buf b;
+        dvm_buf_init(&b, 0);
+        cr_assert_eq(dvm_msg_encode(&m, &b), DVM_OK);
+        cr_assert_not_null(memmem(b.data, b.len, "\"id\":\"\"", 7));
+        dvm_buf_free(&b);
+    }
+    dvm_buf b;
+    dvm_buf_init(&b, 0);
+    cr_assert_eq(dvm_msg_encode_chunk(&b, (dvm_str){NULL, 0}, (dvm_str){NULL, 0}, false, 0),
+                 DVM_OK);
+    const char *want = "{\"type\":\"chunk\",\"id\":\"\",\"data\":\"\"}\n";
+    cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
+    dvm_buf_free(&b);
 }

@@ -466,8 +466,12 @@ static size_t json_str_len(dvm_str s)
 
 static uint8_t *put_json_str(uint8_t *d, dvm_str s)
 {
-    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
     *d++ = '"';
+    if (s.len == 0) { /* s.ptr may be NULL: no arithmetic on it */
+        *d++ = '"';
+        return d;
+    }
+    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
     while (p < end) {
         const uint8_t *run = p;
         while (end - p >= 8) {

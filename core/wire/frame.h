@@ -36,6 +36,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+/* Reason text for an `error` reply to an oversize line, shared by every
+ * driver so peers see one wording. */
+#define DVM_FRAME_TOO_LARGE_REASON "message too large"
+
 /* Default line limit: 1 MiB (bytes, excluding the '\n' and a '\r'). */
 #define DVM_FRAME_DEFAULT_MAX_LINE ((size_t)1 << 20)
 

@@ -1,6 +1,7 @@
 #include "wire/codec.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,12 +88,15 @@ static dvm_err scratch_prepare(dvm_msg_decoder *d, size_t len)
 
 /* ---- reasons ------------------------------------------------------------ */
 
-static void set_reason(char *reason, size_t cap, const char *fmt, const char *a,
-                       const char *b)
+__attribute__((format(printf, 3, 4))) static void set_reason(char *reason, size_t cap,
+                                                              const char *fmt, ...)
 {
     if (!reason || cap == 0)
         return;
-    snprintf(reason, cap, fmt, a ? a : "", b ? b : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, cap, fmt, ap);
+    va_end(ap);
 }
 
 /* Printable-ASCII copy of peer bytes for a reason: at most 32 bytes, others
@@ -139,12 +143,12 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     if (reason && reason_cap)
         reason[0] = '\0';
     if (len > d->max_len) {
-        set_reason(reason, reason_cap, "message too large%s%s", NULL, NULL);
+        set_reason(reason, reason_cap, "message too large");
         return DVM_ERR_TOO_LARGE;
     }
     d->slow_hits++;
     if (scratch_prepare(d, len) != DVM_OK) {
-        set_reason(reason, reason_cap, "out of memory%s%s", NULL, NULL);
+        set_reason(reason, reason_cap, "out of memory");
         return DVM_ERR_NOMEM;
     }
 
@@ -154,7 +158,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         char txt[36];
         const char *z = memchr(jerr.text, '\0', sizeof jerr.text);
         sanitize(txt, jerr.text, z ? (size_t)(z - jerr.text) : sizeof jerr.text);
-        set_reason(reason, reason_cap, "invalid JSON: %s%s", txt, NULL);
+        set_reason(reason, reason_cap, "invalid JSON: %s", txt);
         return DVM_ERR_INVALID;
     }
 
@@ -164,7 +168,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     char shown[36];
 
     if (!json_is_object(root)) {
-        set_reason(reason, reason_cap, "message is not a JSON object%s%s", NULL, NULL);
+        set_reason(reason, reason_cap, "message is not a JSON object");
         goto done;
     }
     /* The job id first, so even a rejected message can be answered with an
@@ -173,31 +177,31 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     bool id_ok = jid && json_is_string(jid) && take_str(d, jid, &m.id) == DVM_OK;
     json_t *jt = json_object_get(root, "type");
     if (!jt) {
-        set_reason(reason, reason_cap, "missing field 'type'%s%s", NULL, NULL);
+        set_reason(reason, reason_cap, "missing field 'type'");
         goto done;
     }
     if (!json_is_string(jt)) {
-        set_reason(reason, reason_cap, "field 'type' must be a string%s%s", NULL, NULL);
+        set_reason(reason, reason_cap, "field 'type' must be a string");
         goto done;
     }
     m.type = dvm_msg_type_from_name(json_string_value(jt), json_string_length(jt));
     if (m.type == DVM_MSG_NONE) {
         sanitize(shown, json_string_value(jt), json_string_length(jt));
-        set_reason(reason, reason_cap, "unknown message type '%s'%s", shown, NULL);
+        set_reason(reason, reason_cap, "unknown message type '%s'", shown);
         goto done;
     }
     const char *tname = dvm_msg_type_name(m.type);
 
     if (!jid) {
-        set_reason(reason, reason_cap, "missing field 'id' in %s%s", tname, NULL);
+        set_reason(reason, reason_cap, "missing field 'id' in %s", tname);
         goto done;
     }
     if (!json_is_string(jid)) {
-        set_reason(reason, reason_cap, "field 'id' in %s must be a string%s", tname, NULL);
+        set_reason(reason, reason_cap, "field 'id' in %s must be a string", tname);
         goto done;
     }
     if (!id_ok) {
-        set_reason(reason, reason_cap, "field 'id' in %s is not valid UTF-8%s", tname, NULL);
+        set_reason(reason, reason_cap, "field 'id' in %s is not valid UTF-8", tname);
         goto done;
     }
 
@@ -241,8 +245,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
             if (!json_is_integer(js) || json_integer_value(js) < 1 ||
                 (unsigned long long)json_integer_value(js) > DVM_JSON_MAX_SAFE_INT) {
                 set_reason(reason, reason_cap,
-                           "field 'seq' in chunk must be an integer from 1 to 2^53-1%s%s", NULL,
-                           NULL);
+                           "field 'seq' in chunk must be an integer from 1 to 2^53-1");
                 goto done;
             }
             m.has_seq = true;

@@ -392,7 +392,7 @@ static dvm_err flush(dvm_provider *p, uint64_t now_ms)
     dvm_err e = DVM_OK;
     while (p->credit > 0 && p->qcount > 0) {
         size_t len = p->qlens[p->qhead];
-        const char *data = (const char *)p->queue.data + p->qoff;
+        const char *data = len ? (const char *)p->queue.data + p->qoff : "";
         p->qhead = (p->qhead + 1) % p->cfg.max_queued_chunks;
         p->qcount--;
         p->qoff += len;

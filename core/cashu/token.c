@@ -1087,6 +1087,14 @@ dvm_err dvm_token_decode_raw(const uint8_t *b, size_t len, dvm_token *out, char 
     return e;
 }
 
+dvm_err dvm_token_validate(const dvm_token *t, char *reason, size_t reason_len)
+{
+    reason_sink rs = {reason, reason_len};
+    if (reason && reason_len)
+        reason[0] = '\0';
+    return check_token(t, &rs);
+}
+
 dvm_err dvm_token_encode(const dvm_token *t, int version, dvm_buf *out)
 {
     if (version != 3 && version != 4)

@@ -84,6 +84,11 @@ dvm_err dvm_token_decode_raw(const uint8_t *b, size_t len, dvm_token *out, char 
  * error out->len is unchanged. */
 dvm_err dvm_token_encode(const dvm_token *t, int version, dvm_buf *out);
 
+/* Check an in-memory token against the rules dvm_token_encode applies (the
+ * decoder's rules); DVM_OK or the error dvm_token_encode would return, with
+ * a one-line reason (reason may be NULL). */
+dvm_err dvm_token_validate(const dvm_token *t, char *reason, size_t reason_len);
+
 /* Append the NUT-00 binary V4 form ("crawB" + CBOR) of t to out. Errors as
  * dvm_token_encode. */
 dvm_err dvm_token_encode_raw(const dvm_token *t, dvm_buf *out);

@@ -779,18 +779,8 @@ dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, s
     /* The fake Lightning backend pays at once. */
     char preimage[65];
     random_hex(m->rng, preimage, 32);
-    dvm_mint_commit c2 = {
-        .Ys = (const uint8_t(*)[DVM_POINT_BYTES])Ys,
-        .n_Ys = n_in,
-        .Ys_state = DVM_PROOF_SPENT,
-        .settle = true,
-        .quote_kind = DVM_QUOTE_MELT,
-        .quote_id = q.quote,
-        .quote_from = DVM_MELT_QUOTE_PENDING,
-        .quote_to = DVM_MELT_QUOTE_PAID,
-        .payment_preimage = preimage,
-    };
-    if ((e = do_commit(m, &c2, err)))
+    if ((e = dvm_mint_melt_settle(m, q.quote, (const uint8_t(*)[DVM_POINT_BYTES])Ys, n_in, true,
+                                  preimage, err)))
         goto done;
     q.state = DVM_MELT_QUOTE_PAID;
     memcpy(q.payment_preimage, preimage, sizeof preimage);
@@ -798,6 +788,26 @@ dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, s
 done:
     free(Ys);
     return e;
+}
+
+dvm_err dvm_mint_melt_settle(dvm_mint *m, const char *quote_id,
+                             const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n, bool paid,
+                             const char *payment_preimage, dvm_mint_error *err)
+{
+    if (paid && (!payment_preimage || strlen(payment_preimage) != 64))
+        return fail(err, DVM_ERR_INVALID, DVM_NUT_GENERIC, "a paid melt needs a 32-byte preimage");
+    dvm_mint_commit c = {
+        .Ys = Ys,
+        .n_Ys = n,
+        .Ys_state = paid ? DVM_PROOF_SPENT : DVM_PROOF_UNSPENT,
+        .settle = true,
+        .quote_kind = DVM_QUOTE_MELT,
+        .quote_id = quote_id,
+        .quote_from = DVM_MELT_QUOTE_PENDING,
+        .quote_to = paid ? DVM_MELT_QUOTE_PAID : DVM_MELT_QUOTE_UNPAID,
+        .payment_preimage = paid ? payment_preimage : NULL,
+    };
+    return do_commit(m, &c, err);
 }
 
 /* ---- NUT-07 ---------------------------------------------------------------- */

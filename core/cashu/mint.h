@@ -303,6 +303,18 @@ dvm_err dvm_mint_get_melt_quote(dvm_mint *m, const char *quote_id, dvm_melt_quot
 dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, size_t n_in,
                       uint64_t now_ms, dvm_melt_quote *out, dvm_mint_error *err);
 
+/* Finish (or recover) a melt whose inputs are PENDING (after the first
+ * commit of dvm_mint_melt): paid -> inputs SPENT, quote PENDING -> PAID
+ * with payment_preimage (hex, required); !paid -> inputs released
+ * (UNSPENT again), quote PENDING -> UNPAID. For a driver recovering a melt
+ * interrupted between its two commits (each commit names the quote, so a
+ * store can keep the quote id with the PENDING Ys) or a simulated backend
+ * that answers later. Errors as the store's conflicts (not pending:
+ * 10000; quote not PENDING: 20000/20006/...). */
+dvm_err dvm_mint_melt_settle(dvm_mint *m, const char *quote_id,
+                             const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n, bool paid,
+                             const char *payment_preimage, dvm_mint_error *err);
+
 /* NUT-07 checkstate: states[i] for Ys[i] (count limit: max_inputs). */
 dvm_err dvm_mint_checkstate(dvm_mint *m, const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n,
                             dvm_proof_state *states, dvm_mint_error *err);

@@ -510,7 +510,7 @@ Test(mint, storage_failure_loses_nothing)
     size_t n = test_mint_proofs(&env, 12, in);
     uint64_t out_amounts[2] = {4, 8};
     dvm_mint_error err;
-    dvm_mint_memstore_fail_next(env.ms, 1);
+    dvm_mint_memstore_fail_next(env.ms, 0, 1);
     cr_assert_eq(try_swap(in, n, out_amounts, 2, &err), DVM_ERR_AGAIN);
     cr_assert_eq(err.code, DVM_NUT_GENERIC);
     cr_assert_eq(try_swap(in, n, out_amounts, 2, &err), DVM_OK, "%s", err.detail);
@@ -565,4 +565,62 @@ Test(mint, signatures_serialise_and_parse_back)
     cr_assert_null(none);
     free(back);
     json_decref(arr);
+}
+
+Test(mint, melt_interrupted_between_commits_is_recovered)
+{
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 16, in);
+    dvm_mint_error err;
+    dvm_melt_quote q, out;
+    cr_assert_eq(dvm_mint_create_melt_quote(env.mint, "lnbc160n1pxyz", "sat", env.now_ms, &q,
+                                            &err),
+                 DVM_OK);
+    /* The first commit (inputs PENDING) goes through, the second fails. */
+    dvm_mint_memstore_fail_next(env.ms, 1, 1);
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_ERR_AGAIN);
+    uint8_t Y[1][33];
+    dvm_proof_state st;
+    cr_assert_eq(dvm_cashu_proof_Y(env.ctx, &in[0], Y[0]), DVM_OK);
+    cr_assert_eq(dvm_mint_checkstate(env.mint, (const uint8_t(*)[33])Y, 1, &st, &err), DVM_OK);
+    cr_assert_eq(st, DVM_PROOF_PENDING);
+    /* Pending inputs cannot be swapped (11002) nor melted again (20005). */
+    uint64_t sixteen = 16;
+    cr_assert_eq(try_swap(in, n, &sixteen, 1, &err), DVM_ERR_PROTO);
+    cr_assert_eq(err.code, DVM_NUT_PROOFS_PENDING);
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_ERR_PROTO);
+    cr_assert_eq(err.code, DVM_NUT_QUOTE_PENDING);
+    /* Recovery: the payment failed -> inputs released, quote UNPAID. */
+    cr_assert_eq(dvm_mint_melt_settle(env.mint, q.quote, (const uint8_t(*)[33])Y, 1, false, NULL,
+                                      &err),
+                 DVM_OK, "%s", err.detail);
+    cr_assert_eq(dvm_mint_checkstate(env.mint, (const uint8_t(*)[33])Y, 1, &st, &err), DVM_OK);
+    cr_assert_eq(st, DVM_PROOF_UNSPENT);
+    dvm_melt_quote got;
+    cr_assert_eq(dvm_mint_get_melt_quote(env.mint, q.quote, &got, &err), DVM_OK);
+    cr_assert_eq(got.state, DVM_MELT_QUOTE_UNPAID);
+    /* Settling again is refused: nothing is pending. */
+    cr_assert_eq(dvm_mint_melt_settle(env.mint, q.quote, (const uint8_t(*)[33])Y, 1, false, NULL,
+                                      &err),
+                 DVM_ERR_STATE);
+    /* And the melt now goes through. */
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_OK, "%s",
+                 err.detail);
+    cr_assert_eq(out.state, DVM_MELT_QUOTE_PAID);
+}
+
+Test(mint, micro_tokens_become_tokens)
+{
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 3, in);
+    dvm_token t;
+    cr_assert_eq(dvm_wallet_make_token("http://127.0.0.1:3338", in, n, &t), DVM_OK);
+    uint64_t amount;
+    cr_assert_eq(dvm_token_amount(&t, &amount), DVM_OK);
+    cr_assert_eq(amount, 3);
+    cr_assert_str_eq(t.unit, "sat");
+    cr_assert_eq(memcmp(t.proofs, in, n * sizeof *in), 0);
+    dvm_token_free(&t);
+    cr_assert_eq(dvm_wallet_make_token("", in, n, &t), DVM_ERR_INVALID);
+    cr_assert_eq(dvm_wallet_make_token("http://x", in, 0, &t), DVM_ERR_INVALID);
 }

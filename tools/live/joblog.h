@@ -27,8 +27,14 @@ typedef struct dvm_log_field {
     uint64_t u;
 } dvm_log_field;
 
-#define DVM_LS(k, v) ((dvm_log_field){(k), (v) ? (v) : "", 0})
-#define DVM_LU(k, v) ((dvm_log_field){(k), NULL, (uint64_t)(v)})
+static inline dvm_log_field dvm_log_str(const char *k, const char *v)
+{
+    dvm_log_field f = {k, v ? v : "", 0};
+    return f;
+}
+
+#define DVM_LS(k, v) dvm_log_str((k), (v)) /* a string field (NULL = "") */
+#define DVM_LU(k, v) ((dvm_log_field){(k), NULL, (uint64_t)(v)}) /* a number */
 
 /* Log `event` of job `job_id` (NULL: not about one job) with n fields. */
 void dvm_log_event(const dvm_log *l, const char *job_id, const char *event, const dvm_log_field *f, size_t n);

@@ -291,6 +291,20 @@ json_t *dvm_melt_quote_json(const dvm_melt_quote *q)
                      "payment_preimage", pre);
 }
 
+json_t *dvm_melt_response_json(const dvm_melt_quote *q, const dvm_blind_signature *change,
+                               size_t n_change)
+{
+    json_t *o = dvm_melt_quote_json(q);
+    if (o && n_change) {
+        json_t *a = dvm_cashu_blind_signatures_to_json(change, n_change);
+        if (!a || json_object_set_new(o, "change", a)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 json_t *dvm_mint_states_json(const uint8_t (*Ys)[DVM_POINT_BYTES], const dvm_proof_state *st,
                              size_t n)
 {

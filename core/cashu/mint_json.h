@@ -104,6 +104,10 @@ json_t *dvm_mint_quote_json(const dvm_mint_quote *q);
 /* NUT-05 {"quote","request","amount","fee_reserve","unit","state","expiry",
  * "payment_preimage" (string or null)}. */
 json_t *dvm_melt_quote_json(const dvm_melt_quote *q);
+/* Melt response: dvm_melt_quote_json plus "change": [BlindSignature]
+ * (NUT-08) when n_change > 0. */
+json_t *dvm_melt_response_json(const dvm_melt_quote *q, const dvm_blind_signature *change,
+                               size_t n_change);
 /* NUT-07 {"states": [{"Y","state","witness": null}]}. */
 json_t *dvm_mint_states_json(const uint8_t (*Ys)[DVM_POINT_BYTES], const dvm_proof_state *st,
                              size_t n);

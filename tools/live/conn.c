@@ -32,6 +32,8 @@ struct dvm_conn {
     void *close_owner;
     bool initiator, open, closing, closed, tcp_inited, reading, read_paused, over_high, writing, shutting;
     bool gai_pending;
+    bool shut_done;   /* our FIN is out */
+    bool peer_ended;  /* the peer's FIN arrived */
     int refs; /* libuv handles/requests that will still call back */
     dvm_buf pending;
     uint8_t *inflight;
@@ -120,8 +122,12 @@ void dvm_conn_abort(dvm_conn *c, dvm_err err, const char *reason)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     dvm_conn *c = req->data;
-    (void)status;
-    dvm_conn_abort(c, DVM_OK, "closed");
+    if (!c->closed) {
+        if (status < 0)
+            dvm_conn_abort(c, DVM_ERR_STATE, uv_strerror(status));
+        else if ((c->shut_done = true) && c->peer_ended)
+            dvm_conn_abort(c, DVM_OK, c->close_reason ? c->close_reason : "closed");
+    }
     unref(c); /* the shutdown request's ref */
 }
 
@@ -141,7 +147,21 @@ static void maybe_shutdown(dvm_conn *c)
 static void on_close_deadline(uv_timer_t *t)
 {
     dvm_conn *c = t->data;
-    dvm_conn_abort(c, DVM_ERR_LIMIT, "close timed out with data unsent");
+    if (c->shut_done)
+        dvm_conn_abort(c, DVM_OK, "closed (the peer did not end its side in time)");
+    else
+        dvm_conn_abort(c, DVM_ERR_LIMIT, "close timed out with data unsent");
+}
+
+/* Graceful end: flush, send FIN, keep reading until the peer's FIN. */
+static void begin_close(dvm_conn *c, const char *reason)
+{
+    c->closing = true;
+    c->close_reason = reason;
+    c->open = false;
+    uv_timer_stop(&c->ka_timer);
+    uv_timer_start(&c->timer, on_close_deadline, CLOSE_FLUSH_TIMEOUT_MS, 0);
+    maybe_shutdown(c);
 }
 
 void dvm_conn_close(dvm_conn *c)
@@ -152,11 +172,7 @@ void dvm_conn_close(dvm_conn *c)
         dvm_conn_abort(c, DVM_OK, "closed before the handshake completed");
         return;
     }
-    c->closing = true;
-    c->open = false;
-    uv_timer_stop(&c->ka_timer);
-    uv_timer_start(&c->timer, on_close_deadline, CLOSE_FLUSH_TIMEOUT_MS, 0);
-    maybe_shutdown(c);
+    begin_close(c, "closed");
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -279,7 +295,7 @@ static void ss_on_handshake(void *ctx)
 static void ss_on_message(void *ctx, const uint8_t *msg, size_t len)
 {
     dvm_conn *c = ctx;
-    if (c->closed || c->closing)
+    if (c->closed)
         return;
     c->msgs_in++;
     if (c->cb.on_message)
@@ -301,10 +317,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread == UV_EOF) {
-            if (c->open || c->closing)
-                dvm_conn_abort(c, DVM_OK, "peer closed the connection");
-            else
+            c->peer_ended = true;
+            if (c->closing) {
+                if (c->shut_done)
+                    dvm_conn_abort(c, DVM_OK, c->close_reason ? c->close_reason : "closed");
+            } else if (c->open) {
+                /* the peer ended its side: flush ours, then close */
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = false;
+                begin_close(c, "peer closed the connection");
+            } else {
                 dvm_conn_abort(c, DVM_ERR_PROTO, "peer closed the connection during the handshake");
+            }
         } else {
             dvm_conn_abort(c, DVM_ERR_STATE, uv_strerror((int)nread));
         }
@@ -313,8 +337,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->bytes_in += (uint64_t)nread;
-    if (c->closing)
-        return; /* draining our side; the peer's messages are no longer wanted */
     if (c->open && c->opts.idle_timeout_ms)
         uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
     dvm_err e = dvm_secretstream_recv(&c->ss, c->rbuf, (size_t)nread, &c->pending);

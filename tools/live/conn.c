@@ -524,6 +524,8 @@ dvm_conn *dvm_dial(uv_loop_t *loop, const char *host, uint16_t port, const dvm_n
     return c;
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 static void on_connection(uv_stream_t *server, int status)
 {
     dvm_listener *l = server->data;
@@ -531,8 +533,17 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     dvm_err e;
     dvm_conn *c = conn_new(l->loop, false, &l->kp, &l->opts, &e);
-    if (!c)
+    if (!c) {
+        /* Out of memory: accept and drop it, or libuv stops accepting. */
+        uv_tcp_t *t = malloc(sizeof *t);
+        if (t && uv_tcp_init(l->loop, t) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)t);
+            uv_close((uv_handle_t *)t, free_handle);
+        } else {
+            free(t);
+        }
         return;
+    }
     c->opts.pin_remote = false;
     if (uv_tcp_init(l->loop, &c->tcp) != 0) {
         dvm_conn_abort(c, DVM_ERR_STATE, "cannot create a TCP handle");

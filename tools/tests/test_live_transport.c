@@ -567,3 +567,65 @@ Test(live_transport, close_flushes_and_still_receives_until_the_peer_ends)
     dvm_listener_close(l);
     teardown_loop(&loop);
 }
+
+/* ---- connection limit ---------------------------------------------------------- */
+
+typedef struct counter {
+    unsigned connections, closed, limit_closes;
+} counter;
+
+static void cnt_connection(dvm_swarm *sw, dvm_conn *c, const dvm_swarm_peer_info *info, void *ud)
+{
+    (void)sw;
+    (void)c;
+    (void)info;
+    ((counter *)ud)->connections++;
+}
+static const dvm_swarm_callbacks CNT_CBS = {cnt_connection, NULL};
+
+static void lim_close(dvm_conn *c, dvm_err err, const char *reason, void *ud)
+{
+    counter *k = ud;
+    (void)c;
+    (void)reason;
+    k->closed++;
+    if (err == DVM_ERR_PROTO || err == DVM_OK)
+        k->limit_closes++; /* the server hung up before/after the handshake */
+}
+static void lim_open(dvm_conn *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+}
+static const dvm_conn_callbacks LIM_CBS = {lim_open, NULL, NULL, lim_close};
+
+static bool k_all_settled(void *p)
+{
+    counter **k = p;
+    return k[0]->connections == 2 && k[1]->closed >= 1;
+}
+
+Test(live_transport, server_caps_concurrent_connections)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    dvm_noise_keypair ks = kp_of(20), kc = kp_of(21);
+    counter srv = {0}, cli = {0};
+    dvm_swarm_direct_config cfg = {.listen = "127.0.0.1:0", .max_connections = 2};
+    dvm_err e;
+    dvm_swarm *sw = dvm_swarm_direct_new(&loop, &ks, &cfg, &CNT_CBS, &srv, &e, NULL, 0);
+    uint8_t topic[32] = {9};
+    cr_assert_eq(dvm_swarm_join(sw, topic, DVM_SWARM_SERVER), DVM_OK);
+    char addr[64];
+    dvm_swarm_local_address(sw, addr, sizeof addr);
+    uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_not_null(dvm_dial(&loop, "127.0.0.1", port, &kc, NULL, &LIM_CBS, &cli, &e));
+    counter *both[2] = {&srv, &cli};
+    cr_assert(run_until(&loop, k_all_settled, both, 20000), "server saw %u, client closes %u", srv.connections,
+              cli.closed);
+    cr_assert_eq(srv.connections, 2, "only two connections are served");
+    cr_assert_eq(cli.closed, 1, "the third one was closed by the server");
+    dvm_swarm_destroy(sw);
+    teardown_loop(&loop);
+}

@@ -13,6 +13,7 @@
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define CLOSE_FLUSH_TIMEOUT_MS 5000
 #define READ_CHUNK 65536
+#define SPARE_MAX_BYTES ((size_t)4 << 20)
 
 struct dvm_conn {
     uv_loop_t *loop;
@@ -37,7 +38,8 @@ struct dvm_conn {
     int refs; /* libuv handles/requests that will still call back */
     dvm_buf pending;
     uint8_t *inflight;
-    size_t inflight_len;
+    size_t inflight_len, inflight_cap;
+    dvm_buf spare; /* the last written buffer, reused for the next batch */
     size_t hard_cap;
     dvm_err close_err;
     const char *close_reason;
@@ -88,6 +90,7 @@ static void finalize(dvm_conn *c)
         c->cb.on_close(c, c->close_err, c->close_reason ? c->close_reason : "closed", c->ud);
     dvm_secretstream_free(&c->ss);
     dvm_buf_free(&c->pending);
+    dvm_buf_free(&c->spare);
     free(c->inflight);
     sodium_memzero(&c->kp, sizeof c->kp);
     free(c);
@@ -182,7 +185,14 @@ static void flush(dvm_conn *c);
 static void on_write(uv_write_t *req, int status)
 {
     dvm_conn *c = req->data;
-    free(c->inflight);
+    /* Keep the written buffer for reuse unless it is large. */
+    if (!c->spare.data && c->inflight_cap <= SPARE_MAX_BYTES) {
+        c->spare.data = c->inflight;
+        c->spare.cap = c->inflight_cap;
+        c->spare.len = 0;
+    } else {
+        free(c->inflight);
+    }
     c->inflight = NULL;
     c->bytes_out += c->inflight_len;
     c->inflight_len = 0;
@@ -208,8 +218,15 @@ static void flush(dvm_conn *c)
         return;
     c->inflight = c->pending.data;
     c->inflight_len = c->pending.len;
+    c->inflight_cap = c->pending.cap;
     size_t max = c->pending.max;
-    dvm_buf_init(&c->pending, max);
+    if (c->spare.data) {
+        c->pending = c->spare;
+        c->pending.max = max;
+        dvm_buf_init(&c->spare, 0);
+    } else {
+        dvm_buf_init(&c->pending, max);
+    }
     uv_buf_t b = uv_buf_init((char *)c->inflight, (unsigned)c->inflight_len);
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);

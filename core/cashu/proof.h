@@ -51,6 +51,7 @@ typedef struct dvm_token {
     int version;                      /* 3 (cashuA) or 4 (cashuB) */
     char mint[DVM_MINT_URL_MAX + 1];
     char unit[DVM_UNIT_MAX + 1];      /* "sat" when the token omits it (V3) */
+    bool has_unit;                    /* the token named its unit (always in V4) */
     char memo[DVM_MEMO_MAX + 1];      /* "" when absent */
     bool has_memo;
     dvm_proof *proofs;                /* owned, n_proofs entries */

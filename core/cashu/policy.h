@@ -1,0 +1,89 @@
+/* dvmstream — a provider's payment policy: what VERIFY_TOKEN runs.
+ *
+ * Given a decoded token (dvm_token, cashu/proof.h), decide offline whether
+ * to credit it (DESIGN.md "Money is never lost"; seed
+ * streaming-guide-p2p-cashu.md, "payment"):
+ *  - only mints in the trusted list (default: the agent's configured mint;
+ *    the reference agent accepts any mint a token names, so a customer
+ *    could pay with a mint it runs itself),
+ *  - unit "sat", amount > 0, every proof's keyset known to the policy (the
+ *    driver supplies the mint's keysets, fetched over NUT-01) with a key for
+ *    its amount,
+ *  - every DLEQ present must verify (NUT-12, against the mint key for the
+ *    proof's amount); if any proof has no DLEQ (or no r), the token cannot
+ *    be checked offline: the answer is "swap before crediting",
+ *  - a proof whose Y this agent has already seen is a replay,
+ *  - the value accepted but not yet claimed (swapped at the mint) is
+ *    bounded by max_unclaimed_sats: past it the answer is "claim first".
+ *
+ * Replay memory is bounded: two generations of at most replay_capacity/2
+ * Ys each; the policy remembers at least the last replay_capacity/2 Ys it
+ * accepted and never more than replay_capacity (~40 bytes each). Older
+ * replays are still caught by the mint at claim time (11001). */
+#ifndef DVM_CASHU_POLICY_H
+#define DVM_CASHU_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cashu/keyset.h"
+#include "cashu/proof.h"
+#include "common/err.h"
+
+typedef enum dvm_pay_verdict {
+    DVM_PAY_ACCEPT = 0,            /* credit *amount now; recorded as unclaimed */
+    DVM_PAY_SWAP_FIRST,            /* no DLEQ on some proof: swap at the mint, credit on success */
+    DVM_PAY_CLAIM_FIRST,           /* over max_unclaimed: claim held tokens, then check again */
+    DVM_PAY_NEED_KEYSET,           /* keyset unknown: fetch it (NUT-01), add it, check again */
+    DVM_PAY_REJECT_UNTRUSTED_MINT, /* mint not in the trusted list */
+    DVM_PAY_REJECT_UNIT,           /* unit is not "sat" */
+    DVM_PAY_REJECT_AMOUNT,         /* zero, over 2^53-1, or an amount without a key */
+    DVM_PAY_REJECT_REPLAY,         /* a proof seen before (or twice in the token) */
+    DVM_PAY_REJECT_DLEQ,           /* a DLEQ proof that does not verify: forged */
+    DVM_PAY_REJECT_MALFORMED       /* no proofs, bad point or secret */
+} dvm_pay_verdict;
+
+/* true for the REJECT_* verdicts (the payment must be refused). */
+bool dvm_pay_verdict_is_reject(dvm_pay_verdict v);
+/* "accept", "swap_first", "claim_first", "need_keyset", "untrusted_mint",
+ * "unit", "amount", "replay", "dleq", "malformed". */
+const char *dvm_pay_verdict_name(dvm_pay_verdict v);
+
+#define DVM_PAY_POLICY_MAX_MINTS 16
+#define DVM_PAY_POLICY_MAX_KEYSETS 64
+
+typedef struct dvm_pay_policy_config {
+    const char *const *trusted_mints; /* mint URLs (trailing '/' ignored) */
+    size_t n_trusted;                 /* 1..DVM_PAY_POLICY_MAX_MINTS */
+    uint64_t max_unclaimed_sats;      /* 0 means unlimited */
+    size_t replay_capacity;           /* Ys remembered; 0 means 65536 */
+} dvm_pay_policy_config;
+
+typedef struct dvm_pay_policy dvm_pay_policy;
+
+/* DVM_ERR_INVALID on a bad config (no trusted mint, URL too long, too
+ * many), DVM_ERR_NOMEM. */
+dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cfg);
+void dvm_pay_policy_free(dvm_pay_policy *p);
+
+/* Make ks (public keys, id checked against them: DVM_ERR_INVALID) known
+ * for mint_url (must be trusted: DVM_ERR_PROTO). Re-adding an id replaces
+ * it. DVM_ERR_LIMIT past DVM_PAY_POLICY_MAX_KEYSETS. */
+dvm_err dvm_pay_policy_add_keyset(dvm_pay_policy *p, const char *mint_url, const dvm_keyset *ks);
+
+/* Decide on token t. *amount_sats gets its value (0 if malformed); the
+ * reason (one line, fit for an `error` message) goes to reason[0..rlen).
+ * ACCEPT records the Ys (replay) and adds the amount to the unclaimed
+ * total; SWAP_FIRST records the Ys only; other verdicts change nothing. */
+dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
+                                     uint64_t *amount_sats, char *reason, size_t rlen);
+
+/* The driver claimed (swapped) accepted tokens worth `sats`: lowers the
+ * unclaimed total (not below 0). */
+void dvm_pay_policy_claimed(dvm_pay_policy *p, uint64_t sats);
+
+/* Sats accepted and not yet claimed. */
+uint64_t dvm_pay_policy_unclaimed(const dvm_pay_policy *p);
+
+#endif

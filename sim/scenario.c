@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The built-in default: 200 providers, 1000 customers, 2000 jobs; honest
+/* The built-in default: 200 providers, 1000 customers, 500 jobs; honest
  * peers, a mildly variable network, no faults. */
 static const char default_json[] =
     "{\n"
     "  \"seed\": 1,\n"
     "  \"duration_s\": 600,\n"
-    "  \"jobs\": 2000,\n"
+    "  \"jobs\": 500,\n"
     "  \"kind\": 5100,\n"
     "  \"providers\": {\n"
     "    \"count\": 200,\n"

@@ -15,10 +15,13 @@ void sim_eventq_free(sim_eventq *q)
     sim_eventq_init(q);
 }
 
-static inline int before(const sim_event *x, const sim_event *y)
+/* (t_us, seq) as one 128-bit key: one wide compare, no branch on ties */
+static inline unsigned __int128 key(const sim_event *e)
 {
-    return x->t_us < y->t_us || (x->t_us == y->t_us && x->seq < y->seq);
+    return ((unsigned __int128)e->t_us << 64) | e->seq;
 }
+
+static inline int before(const sim_event *x, const sim_event *y) { return key(x) < key(y); }
 
 dvm_err sim_eventq_push(sim_eventq *q, uint64_t t_us, uint32_t kind, uint32_t a, uint64_t b)
 {
@@ -59,11 +62,16 @@ dvm_err sim_eventq_pop(sim_eventq *q, sim_event *out)
         if (c >= n)
             break;
         size_t best = c;
+        unsigned __int128 bk = key(&h[c]);
         size_t end = c + 4 < n ? c + 4 : n;
-        for (size_t k = c + 1; k < end; k++)
-            if (before(&h[k], &h[best]))
+        for (size_t k = c + 1; k < end; k++) {
+            unsigned __int128 kk = key(&h[k]);
+            if (kk < bk) {
+                bk = kk;
                 best = k;
-        if (!before(&h[best], &last))
+            }
+        }
+        if (!(bk < key(&last)))
             break;
         h[i] = h[best];
         i = best;

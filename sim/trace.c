@@ -1,10 +1,13 @@
 #include "trace.h"
 
+#include <openssl/evp.h>
 #include <string.h>
 
 void sim_trace_init(sim_trace *t, const sim_sinks *sinks)
 {
-    crypto_hash_sha256_init(&t->sha);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    t->failed = !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1;
+    t->md = md;
     t->len = 0;
     t->bytes = 0;
     t->lines = 0;
@@ -15,7 +18,8 @@ void sim_trace_flush(sim_trace *t)
 {
     if (!t->len)
         return;
-    crypto_hash_sha256_update(&t->sha, t->buf, t->len);
+    if (!t->failed && EVP_DigestUpdate(t->md, t->buf, t->len) != 1)
+        t->failed = 1;
     t->bytes += t->len;
     if (t->sinks && t->sinks->trace)
         t->sinks->trace(t->sinks->ctx, t->buf, t->len);
@@ -121,10 +125,19 @@ void sim_trace_end(sim_trace *t)
     t->lines++;
 }
 
+void sim_trace_free(sim_trace *t)
+{
+    EVP_MD_CTX_free(t->md);
+    t->md = NULL;
+}
+
 void sim_trace_finish(sim_trace *t, uint8_t hash[32], char hex[65])
 {
     sim_trace_flush(t);
-    crypto_hash_sha256_final(&t->sha, hash);
+    unsigned int n = 0;
+    if (t->failed || EVP_DigestFinal_ex(t->md, hash, &n) != 1 || n != 32)
+        memset(hash, 0, 32);
+    sim_trace_free(t);
     static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
         hex[2 * i] = digits[hash[i] >> 4];

@@ -3,8 +3,10 @@
  * The trace is NDJSON, one line per event and per message, each starting
  * with the virtual time in microseconds: {"t":1234,"ev":"send",...}. Its
  * bytes are a pure function of (scenario, seed). trace_hash is the SHA-256
- * (libsodium) of exactly those bytes; it is computed incrementally on every
- * run, whether or not a sink writes the trace anywhere.
+ * of exactly those bytes, computed incrementally on every run whether or
+ * not a sink writes the trace anywhere (OpenSSL's EVP SHA-256, which uses
+ * the CPU's SHA extensions: hashing every byte of a 2-million-event trace
+ * must not dominate the run).
  *
  * The simulator does no I/O itself: a caller (the CLI, a test) passes sinks,
  * plain callbacks that receive bytes, packets and CSV rows. sinks.h has
@@ -12,7 +14,6 @@
 #ifndef DVM_SIM_TRACE_H
 #define DVM_SIM_TRACE_H
 
-#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +38,8 @@ typedef struct sim_sinks {
 
 /* Trace writer: buffers lines, hashes them, hands them to the sink. */
 typedef struct sim_trace {
-    crypto_hash_sha256_state sha;
+    void *md;                       /* EVP_MD_CTX*, owned */
+    int failed;                     /* the hash context could not be made */
     uint8_t buf[1 << 16];
     size_t len;
     uint64_t bytes;                 /* trace bytes so far */
@@ -45,7 +47,12 @@ typedef struct sim_trace {
     const sim_sinks *sinks;         /* borrowed */
 } sim_trace;
 
+/* Start a trace (allocates the hash context; on failure t->failed is set
+ * and sim_trace_finish reports an all-zero hash). */
 void sim_trace_init(sim_trace *t, const sim_sinks *sinks);
+
+/* Release the hash context without finishing (error paths). */
+void sim_trace_free(sim_trace *t);
 
 /* Line building: begin a line at virtual time t_us with event name ev
  * ({"t":T,"ev":"EV"), add fields, end it ("}\n"). Lines are at most
@@ -66,7 +73,8 @@ void sim_trace_end(sim_trace *t);
 void sim_trace_flush(sim_trace *t);
 
 /* Flush and produce the SHA-256 of every byte written (32 bytes) and its
- * lowercase hex (65 bytes with NUL). The writer must not be used after. */
+ * lowercase hex (65 bytes with NUL); releases the hash context. The writer
+ * must not be used after. */
 void sim_trace_finish(sim_trace *t, uint8_t hash[32], char hex[65]);
 
 #endif

@@ -2,6 +2,7 @@
  * invariants. See sim.h. */
 #include <jansson.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,8 @@ enum {
     EV_CONNECTED,   /* a=job: TCP handshake done, customer may send */
     EV_DELIVER,     /* a=job, b=gen<<32 | dir<<31 | len */
     EV_CLOSE,       /* a=job, b=gen<<32 | dir: FIN reaches side 1-dir */
-    EV_PTIMER,      /* a=provider, b=deadline ms (its agent's timers) */
-    EV_CTIMER,      /* a=job, b=gen<<32 | timer gen (customer session) */
+    EV_PTIMER,      /* a=provider: its agent's earliest timer */
+    EV_CTIMER,      /* a=job, b=gen<<32: the customer session's timer */
     EV_CHUNK,       /* a=job, b=gen<<32 | processor gen */
     EV_OP,          /* a=op: a mint/wallet/policy operation completes */
     EV_PART_START,  /* a=window */
@@ -47,6 +48,7 @@ static const char *const cb_names[] = {"honest", "never_pay", "double_spend", "f
 
 typedef struct provider_node {
     dvm_agent *ag; /* the core agent: jobs and the MAX_JOBS capacity counter */
+    uint64_t timer_queued_us; /* the one queued EV_PTIMER (0 = none) */
     uint64_t sats_per_chunk;
     uint8_t behaviour;
     uint64_t jobs, chunks, earned, claimed, spent_refused, spent_sats, rejected;
@@ -99,7 +101,12 @@ typedef struct job {
     uint64_t base_lat_us;
     side d[2];
     uint64_t chunks_total, chunks_made;
-    uint32_t proc_gen, ctimer_gen;
+    uint32_t proc_gen;
+    /* customer timer: the session's deadline (ms, 0 = none) and the one
+     * queued EV_CTIMER (us, 0 = none). Deadlines only move later while
+     * streaming (idle timeout), so one queued event re-armed when it fires
+     * replaces an event per SET_TIMER. */
+    uint64_t ctimer_deadline_ms, ctimer_queued_us;
     uint64_t acked_sats;   /* payment_ack amounts seen on the wire */
     uint64_t chunks_rcvd;
     uint64_t tokens_paid;  /* payments sent */
@@ -208,11 +215,25 @@ static uint32_t cust_node(const world *w, uint32_t c) { return (uint32_t)w->sc->
 static uint32_t prov_ip(uint32_t p) { return 0x0a010000u + p; }       /* 10.1.0.0 + p */
 static uint32_t cust_ip(uint32_t c) { return 0x0a800000u + c; }       /* 10.128.0.0 + c */
 
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp, n;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    n = sizeof tmp - i;
+    memcpy(out, tmp + i, n);
+    return n;
+}
+
 static void trace_peer(world *w, const char *key, char kind, uint32_t idx)
 {
-    char name[16];
-    int n = snprintf(name, sizeof name, "%c%u", kind, idx);
-    sim_trace_str(&w->tr, key, name, (size_t)n);
+    char name[24];
+    name[0] = kind;
+    size_t n = 1 + fmt_u64(name + 1, idx);
+    sim_trace_str(&w->tr, key, name, n);
 }
 
 /* ---- latency ------------------------------------------------------------ */
@@ -643,7 +664,10 @@ static void drain_agent(world *w, uint32_t prov)
             continue;
         }
         if (a->type == DVM_PACT_SET_TIMER) {
-            push(w, a->deadline_ms * 1000, EV_PTIMER, prov, a->deadline_ms);
+            if (!pv->timer_queued_us || a->deadline_ms * 1000 < pv->timer_queued_us) {
+                pv->timer_queued_us = a->deadline_ms * 1000;
+                push(w, pv->timer_queued_us, EV_PTIMER, prov, 0);
+            }
             continue;
         }
         if (a->type == DVM_PACT_DONE) {
@@ -737,10 +761,17 @@ static void on_chunk_event(world *w, uint32_t idx)
     /* synthetic processor output: printable, deterministic */
     uint64_t n = w->sc->providers.chunk_bytes;
     dvm_buf_reset(&w->chunkbuf);
-    char head[48];
-    int hl = snprintf(head, sizeof head, "[%s#%llu] ", j->id, (unsigned long long)(j->chunks_made + 1));
+    char head[64];
+    size_t idl = strlen(j->id), hl = 0;
+    head[hl++] = '[';
+    memcpy(head + hl, j->id, idl);
+    hl += idl;
+    head[hl++] = '#';
+    hl += fmt_u64(head + hl, j->chunks_made + 1);
+    head[hl++] = ']';
+    head[hl++] = ' ';
     for (uint64_t i = 0; i < n; i++) {
-        uint8_t c = i < (uint64_t)hl ? (uint8_t)head[i] : (uint8_t)('a' + (i + j->chunks_made) % 26);
+        uint8_t c = i < hl ? (uint8_t)head[i] : (uint8_t)('a' + (i + j->chunks_made) % 26);
         if (dvm_buf_putc(&w->chunkbuf, c)) {
             w->fatal = DVM_ERR_NOMEM;
             return;
@@ -889,10 +920,13 @@ static void drain_customer(world *w, uint32_t idx)
             sim_pay_return(w->pay, j->cust, a.token);
             break;
         case DVM_CACT_SET_TIMER:
-            j->ctimer_gen++;
-            push(w, a.deadline_ms * 1000, EV_CTIMER, idx, ((uint64_t)j->gen << 32) | j->ctimer_gen);
+            j->ctimer_deadline_ms = a.deadline_ms;
+            if (!j->ctimer_queued_us || a.deadline_ms * 1000 < j->ctimer_queued_us) {
+                j->ctimer_queued_us = a.deadline_ms * 1000;
+                push(w, j->ctimer_queued_us, EV_CTIMER, idx, (uint64_t)j->gen << 32);
+            }
             break;
-        case DVM_CACT_CANCEL_TIMER: j->ctimer_gen++; break;
+        case DVM_CACT_CANCEL_TIMER: j->ctimer_deadline_ms = 0; break;
         case DVM_CACT_DONE: customer_done(w, idx, a.status); return;
         }
     }
@@ -1320,9 +1354,15 @@ static void on_deliver(world *w, uint32_t idx, uint64_t b)
             customer_handle(w, idx, &m);
     }
     j = &w->jobs[idx];
-    if (j->in_use && j->d[dir].rd == j->d[dir].q.len) {
-        dvm_buf_reset(&j->d[dir].q);
-        j->d[dir].rd = 0;
+    side *sd = &j->d[dir];
+    if (j->in_use && sd->rd == sd->q.len) {
+        dvm_buf_reset(&sd->q);
+        sd->rd = 0;
+    } else if (j->in_use && sd->rd >= 4096 && sd->rd * 2 >= sd->q.len) {
+        /* a stream that never drains (bytes always in flight): keep the
+         * buffer at about twice what is in flight */
+        dvm_buf_consume(&sd->q, sd->rd);
+        sd->rd = 0;
     }
     job_maybe_release(w, idx);
 }
@@ -1361,23 +1401,42 @@ static void on_close(world *w, uint32_t idx, uint64_t b)
     conn_gone(w, idx);
 }
 
-static void on_ptimer(world *w, uint32_t prov, uint64_t deadline_ms)
+static void on_ptimer(world *w, uint32_t prov)
 {
-    dvm_agent *ag = w->pv[prov].ag;
-    if (dvm_agent_deadline(ag) > deadline_ms)
-        return; /* replaced by a later deadline */
-    sim_trace_begin(&w->tr, w->now_us, "timer");
-    trace_peer(w, "provider", 'p', prov);
-    sim_trace_end(&w->tr);
-    dvm_agent_on_timer(ag, NOW_MS(w));
-    drain_agent(w, prov);
+    provider_node *pv = &w->pv[prov];
+    if (w->now_us != pv->timer_queued_us)
+        return; /* superseded by an earlier one */
+    pv->timer_queued_us = 0;
+    uint64_t d = dvm_agent_deadline(pv->ag);
+    if (d != UINT64_MAX && d * 1000 <= w->now_us) {
+        sim_trace_begin(&w->tr, w->now_us, "timer");
+        trace_peer(w, "provider", 'p', prov);
+        sim_trace_end(&w->tr);
+        dvm_agent_on_timer(pv->ag, NOW_MS(w));
+        drain_agent(w, prov);
+        d = dvm_agent_deadline(pv->ag);
+    }
+    /* re-arm for the next deadline of any job of this agent */
+    if (d != UINT64_MAX && (!pv->timer_queued_us || d * 1000 < pv->timer_queued_us)) {
+        pv->timer_queued_us = d * 1000 > w->now_us ? d * 1000 : w->now_us + 1000;
+        push(w, pv->timer_queued_us, EV_PTIMER, prov, 0);
+    }
 }
 
 static void on_ctimer(world *w, uint32_t idx, uint64_t b)
 {
     job *j = job_get(w, idx, (uint32_t)(b >> 32));
-    if (!j || !j->cs || j->c_done || (uint32_t)b != j->ctimer_gen)
+    if (!j || w->now_us != j->ctimer_queued_us)
         return;
+    j->ctimer_queued_us = 0;
+    if (!j->cs || j->c_done || !j->ctimer_deadline_ms)
+        return;
+    if (j->ctimer_deadline_ms * 1000 > w->now_us) {
+        /* the deadline moved later since this was queued */
+        j->ctimer_queued_us = j->ctimer_deadline_ms * 1000;
+        push(w, j->ctimer_queued_us, EV_CTIMER, idx, (uint64_t)j->gen << 32);
+        return;
+    }
     sim_trace_begin(&w->tr, w->now_us, "timer");
     sim_trace_u64(&w->tr, "job", idx);
     sim_trace_str(&w->tr, "side", "customer", 8);
@@ -1561,6 +1620,7 @@ static void world_free(world *w)
     free(w->lat_first);
     free(w->lat_job);
     sim_pay_free(w->pay);
+    sim_trace_free(&w->tr);
     sim_eventq_free(&w->q);
     dvm_msg_decoder_free(&w->dec);
     dvm_buf_free(&w->enc);
@@ -1680,7 +1740,7 @@ dvm_err sim_run(const sim_scenario *sc, const sim_sinks *sinks, sim_summary *sum
         case EV_CONNECTED: on_connected_ev(w, ev.a, ev.b); break;
         case EV_DELIVER: on_deliver(w, ev.a, ev.b); break;
         case EV_CLOSE: on_close(w, ev.a, ev.b); break;
-        case EV_PTIMER: on_ptimer(w, ev.a, ev.b); break;
+        case EV_PTIMER: on_ptimer(w, ev.a); break;
         case EV_CTIMER: on_ctimer(w, ev.a, ev.b); break;
         case EV_CHUNK: {
             job *j = job_get(w, ev.a, (uint32_t)(ev.b >> 32));

@@ -2,6 +2,7 @@
  * the trace hash and synthetic packets. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "eventq.h"

@@ -1,0 +1,265 @@
+/* The provider's payment policy over tokens minted by the real mint logic:
+ * trusted mints, unit, keysets, DLEQ (valid, forged, absent), replay,
+ * max_unclaimed, replay memory bound. */
+#include "cashu_test_util.h"
+
+#include "cashu/policy.h"
+#include "cashu/token.h"
+#include "common/buf.h"
+
+#define MINT_URL "http://127.0.0.1:3338"
+
+static test_env env;
+static dvm_pay_policy *pol;
+
+static void make_policy(uint64_t max_unclaimed, size_t replay_capacity)
+{
+    const char *trusted[] = {MINT_URL "/"};
+    dvm_pay_policy_config cfg = {
+        .trusted_mints = trusted,
+        .n_trusted = 1,
+        .max_unclaimed_sats = max_unclaimed,
+        .replay_capacity = replay_capacity,
+    };
+    dvm_pay_policy_free(pol);
+    cr_assert_eq(dvm_pay_policy_new(&pol, &cfg), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_add_keyset(pol, MINT_URL, test_active(&env)), DVM_OK);
+}
+
+static void setup(void)
+{
+    test_env_init(&env, NULL, 3);
+    pol = NULL;
+    make_policy(0, 0);
+}
+
+static void teardown(void)
+{
+    dvm_pay_policy_free(pol);
+    test_env_free(&env);
+}
+
+/* A token of `amount` sats freshly minted, owned by the caller. */
+static dvm_token token_of(uint64_t amount)
+{
+    dvm_token t;
+    memset(&t, 0, sizeof t);
+    t.version = 4;
+    strcpy(t.mint, MINT_URL);
+    strcpy(t.unit, "sat");
+    t.proofs = calloc(64, sizeof *t.proofs);
+    t.n_proofs = test_mint_proofs(&env, amount, t.proofs);
+    return t;
+}
+
+static dvm_pay_verdict check(const dvm_token *t, uint64_t *amount)
+{
+    char reason[200];
+    reason[0] = 0;
+    dvm_pay_verdict v = dvm_pay_policy_check(pol, t, amount, reason, sizeof reason);
+    cr_assert(strlen(reason) > 0, "a verdict always has a reason");
+    return v;
+}
+
+TestSuite(policy, .init = setup, .fini = teardown);
+
+Test(policy, accepts_a_valid_token_once)
+{
+    dvm_token t = token_of(21);
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_ACCEPT);
+    cr_assert_eq(amount, 21);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 21);
+    /* The same token again: replay. */
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_REPLAY);
+    /* One of its proofs inside another token: replay too. */
+    dvm_token t2 = token_of(8);
+    t2.proofs[0] = t.proofs[1];
+    cr_assert_eq(check(&t2, &amount), DVM_PAY_REJECT_REPLAY);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 21);
+    dvm_pay_policy_claimed(pol, 21);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 0);
+    dvm_token_free(&t);
+    dvm_token_free(&t2);
+}
+
+Test(policy, proof_twice_in_one_token_is_a_replay)
+{
+    dvm_token t = token_of(3); /* 1 + 2 */
+    t.proofs[1] = t.proofs[0];
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_REPLAY);
+    dvm_token_free(&t);
+}
+
+Test(policy, untrusted_mint_unit_and_amount)
+{
+    dvm_token t = token_of(4);
+    uint64_t amount;
+    strcpy(t.mint, "https://evil.example");
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_UNTRUSTED_MINT);
+    cr_assert(dvm_pay_verdict_is_reject(DVM_PAY_REJECT_UNTRUSTED_MINT));
+    strcpy(t.mint, MINT_URL "/"); /* trailing slash is the same mint */
+    strcpy(t.unit, "usd");
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_UNIT);
+    strcpy(t.unit, "sat");
+    t.proofs[0].amount = 0;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_AMOUNT);
+    t.proofs[0].amount = 4;
+    t.n_proofs = 0;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_MALFORMED);
+    t.n_proofs = 1;
+    /* None of the above recorded anything: the token is still good. */
+    cr_assert_eq(check(&t, &amount), DVM_PAY_ACCEPT);
+    dvm_token_free(&t);
+}
+
+Test(policy, unknown_keyset_asks_for_keys)
+{
+    dvm_token t = token_of(2);
+    const char *trusted[] = {MINT_URL};
+    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1};
+    dvm_pay_policy_free(pol);
+    cr_assert_eq(dvm_pay_policy_new(&pol, &cfg), DVM_OK);
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_NEED_KEYSET);
+    cr_assert(!dvm_pay_verdict_is_reject(DVM_PAY_NEED_KEYSET));
+    /* Keys for an untrusted mint are refused; a keyset whose id does not
+     * match its keys too. */
+    cr_assert_eq(dvm_pay_policy_add_keyset(pol, "https://evil.example", test_active(&env)),
+                 DVM_ERR_PROTO);
+    dvm_keyset bad = *test_active(&env);
+    bad.keys[0][5] ^= 1;
+    cr_assert_eq(dvm_pay_policy_add_keyset(pol, MINT_URL, &bad), DVM_ERR_INVALID);
+    cr_assert_eq(dvm_pay_policy_add_keyset(pol, MINT_URL, test_active(&env)), DVM_OK);
+    cr_assert_eq(check(&t, &amount), DVM_PAY_ACCEPT);
+    dvm_token_free(&t);
+}
+
+Test(policy, without_dleq_swap_first)
+{
+    dvm_token t = token_of(12);
+    t.proofs[1].has_dleq = false;
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_SWAP_FIRST);
+    cr_assert_eq(amount, 12);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 0);
+    /* Recorded: presenting it again is a replay. */
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_REPLAY);
+    dvm_token_free(&t);
+}
+
+Test(policy, forged_tokens_fail_dleq)
+{
+    /* Tampered DLEQ. */
+    dvm_token t = token_of(16);
+    uint64_t amount;
+    t.proofs[0].dleq.s[3] ^= 1;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_DLEQ);
+    dvm_token_free(&t);
+    /* Tampered C. */
+    t = token_of(16);
+    dvm_token other = token_of(16);
+    memcpy(t.proofs[0].C, other.proofs[0].C, 33);
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_DLEQ);
+    dvm_token_free(&t);
+    dvm_token_free(&other);
+    /* Signed by another mint (another seed) under our keyset id: its DLEQ
+     * is valid for ITS keys, not for the keys the policy knows. */
+    dvm_mint_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    memset(cfg.seed, 0x66, 32);
+    test_env rogue;
+    test_env_init(&rogue, &cfg, 77);
+    dvm_token f;
+    memset(&f, 0, sizeof f);
+    strcpy(f.mint, MINT_URL);
+    strcpy(f.unit, "sat");
+    f.proofs = calloc(64, sizeof *f.proofs);
+    f.n_proofs = test_mint_proofs(&rogue, 32, f.proofs);
+    for (size_t i = 0; i < f.n_proofs; i++)
+        strcpy(f.proofs[i].id, test_active(&env)->id);
+    cr_assert_eq(check(&f, &amount), DVM_PAY_REJECT_DLEQ);
+    /* Nothing was credited. */
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 0);
+    dvm_token_free(&f);
+    test_env_free(&rogue);
+}
+
+Test(policy, max_unclaimed_asks_for_a_claim)
+{
+    make_policy(100, 0);
+    dvm_token a = token_of(64), b = token_of(64);
+    uint64_t amount;
+    cr_assert_eq(check(&a, &amount), DVM_PAY_ACCEPT);
+    cr_assert_eq(check(&b, &amount), DVM_PAY_CLAIM_FIRST);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 64);
+    dvm_pay_policy_claimed(pol, 64);
+    cr_assert_eq(check(&b, &amount), DVM_PAY_ACCEPT, "not recorded by CLAIM_FIRST");
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 64);
+    dvm_token_free(&a);
+    dvm_token_free(&b);
+}
+
+Test(policy, replay_memory_is_bounded)
+{
+    make_policy(0, 4); /* two generations of 2 Ys */
+    dvm_token first = token_of(1);
+    uint64_t amount;
+    cr_assert_eq(check(&first, &amount), DVM_PAY_ACCEPT);
+    dvm_token more[4];
+    for (int i = 0; i < 4; i++) {
+        more[i] = token_of(2);
+        cr_assert_eq(check(&more[i], &amount), DVM_PAY_ACCEPT);
+    }
+    /* The newest two are still remembered; the first is forgotten (the
+     * mint catches that replay at claim time with 11001). */
+    cr_assert_eq(check(&more[3], &amount), DVM_PAY_REJECT_REPLAY);
+    cr_assert_eq(check(&more[2], &amount), DVM_PAY_REJECT_REPLAY);
+    cr_assert_eq(check(&first, &amount), DVM_PAY_ACCEPT);
+    dvm_token_free(&first);
+    for (int i = 0; i < 4; i++)
+        dvm_token_free(&more[i]);
+}
+
+Test(policy, verdict_names)
+{
+    cr_assert_str_eq(dvm_pay_verdict_name(DVM_PAY_ACCEPT), "accept");
+    cr_assert_str_eq(dvm_pay_verdict_name(DVM_PAY_SWAP_FIRST), "swap_first");
+    cr_assert_str_eq(dvm_pay_verdict_name(DVM_PAY_REJECT_REPLAY), "replay");
+}
+
+Test(policy, bad_config)
+{
+    dvm_pay_policy *p = NULL;
+    dvm_pay_policy_config cfg = {0};
+    cr_assert_eq(dvm_pay_policy_new(&p, &cfg), DVM_ERR_INVALID);
+    const char *empty[] = {""};
+    cfg.trusted_mints = empty;
+    cfg.n_trusted = 1;
+    cr_assert_eq(dvm_pay_policy_new(&p, &cfg), DVM_ERR_INVALID);
+    cr_assert_null(p);
+}
+
+Test(policy, dleq_survives_the_token_codec)
+{
+    /* Wallet -> cashuB / cashuA text -> provider: the DLEQ (with r) rides
+     * in the token and the policy verifies it offline. */
+    for (int version = 3; version <= 4; version++) {
+        dvm_token t = token_of(37);
+        t.version = version;
+        dvm_buf b;
+        dvm_buf_init(&b, 0);
+        cr_assert_eq(dvm_token_encode(&t, version, &b), DVM_OK);
+        dvm_token back;
+        char reason[200];
+        cr_assert_eq(dvm_token_decode((const char *)b.data, b.len, &back, reason, sizeof reason),
+                     DVM_OK, "%s", reason);
+        uint64_t amount;
+        cr_assert_eq(check(&back, &amount), DVM_PAY_ACCEPT, "v%d", version);
+        cr_assert_eq(amount, 37);
+        dvm_token_free(&back);
+        dvm_buf_free(&b);
+        dvm_token_free(&t);
+    }
+}

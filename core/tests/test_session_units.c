@@ -1,0 +1,524 @@
+/* Provider and customer sessions driven message by message. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "session/customer.h"
+#include "session/provider.h"
+
+static dvm_msg mk(dvm_msg_type t, const char *id)
+{
+    dvm_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = t;
+    m.id = dvm_str_c(id);
+    return m;
+}
+
+static bool streq(dvm_str s, const char *c)
+{
+    return s.len == strlen(c) && (s.len == 0 || memcmp(s.ptr, c, s.len) == 0);
+}
+
+/* Pop every action; return how many of `type` there were, copying the last
+ * SEND's type into *last (if not NULL). */
+static size_t drain_p(dvm_provider *p, dvm_provider_action_type type, dvm_provider_action *last)
+{
+    size_t n = 0;
+    dvm_provider_action a;
+    while (dvm_provider_next_action(p, &a)) {
+        if (a.type == type) {
+            n++;
+            if (last)
+                *last = a;
+        }
+    }
+    return n;
+}
+
+static dvm_provider *requested(const dvm_provider_config *cfg)
+{
+    dvm_provider *p = dvm_provider_new(cfg);
+    cr_assert_not_null(p);
+    dvm_msg r = mk(DVM_MSG_REQUEST, "j1");
+    r.kind = 5100;
+    r.input = dvm_str_c("hi");
+    r.budget = 50;
+    cr_assert_eq(dvm_provider_handle_msg(p, &r, 0), DVM_OK);
+    return p;
+}
+
+static uint64_t pay(dvm_provider *p, const char *token)
+{
+    dvm_msg m = mk(DVM_MSG_PAYMENT, "j1");
+    m.token = dvm_str_c(token);
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 1), DVM_OK);
+    dvm_provider_action a;
+    cr_assert_eq(drain_p(p, DVM_PACT_VERIFY_TOKEN, &a), 1);
+    cr_assert(streq(a.token, token));
+    return a.verify_id;
+}
+
+static void ok(dvm_provider *p, uint64_t vid, uint64_t amount)
+{
+    dvm_verify_result r = {DVM_VERIFY_OK, amount, {NULL, 0}};
+    cr_assert_eq(dvm_provider_on_verify(p, vid, &r, 2), DVM_OK);
+}
+
+Test(provider, offer_carries_configured_price)
+{
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.sats_per_chunk = 2;
+    c.chunks_per_payment = 7;
+    dvm_provider *p = dvm_provider_new(&c);
+    dvm_msg r = mk(DVM_MSG_REQUEST, "abc");
+    r.kind = 5100;
+    cr_assert_eq(dvm_provider_handle_msg(p, &r, 100), DVM_OK);
+    dvm_provider_action a;
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_SEND);
+    cr_assert_eq(a.msg.type, DVM_MSG_OFFER);
+    cr_assert(streq(a.msg.id, "abc"));
+    cr_assert_eq(a.msg.sats_per_chunk, 2);
+    cr_assert_eq(a.msg.chunks_per_payment, 7);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_SET_TIMER);
+    cr_assert_eq(a.deadline_ms, 100 + DVM_DEFAULT_PAYMENT_TIMEOUT_MS);
+    cr_assert(!dvm_provider_next_action(p, &a));
+    /* a second request on the same job is refused */
+    cr_assert_eq(dvm_provider_handle_msg(p, &r, 100), DVM_ERR_STATE);
+    dvm_provider_free(p);
+}
+
+Test(provider, payment_missing_token)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    dvm_msg m = mk(DVM_MSG_PAYMENT, "j1");
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 5), DVM_ERR_INVALID);
+    dvm_provider_action a;
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_ERROR);
+    cr_assert(streq(a.msg.message, "Payment missing token"));
+    cr_assert(!dvm_provider_next_action(p, &a));
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.state, DVM_PROVIDER_OFFERED);
+    cr_assert_eq(st.payments, 0);
+    dvm_provider_free(p);
+}
+
+Test(provider, remainder_is_carried_to_next_payment)
+{
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.sats_per_chunk = 3;
+    c.chunks_per_payment = 2;
+    dvm_provider *p = requested(&c);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "t4"), 4);
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.credit_chunks, 1);
+    cr_assert_eq(st.carry_sats, 1);
+    cr_assert_eq(st.state, DVM_PROVIDER_STREAMING);
+    ok(p, pay(p, "t5"), 5);
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.credit_chunks, 3); /* 1 + floor((1 + 5) / 3) */
+    cr_assert_eq(st.carry_sats, 0);
+    cr_assert_eq(st.earned_sats, 9);
+    ok(p, pay(p, "t2"), 2);
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.credit_chunks, 3); /* 3 + floor((0 + 2) / 3) */
+    cr_assert_eq(st.carry_sats, 2);
+    cr_assert_eq(st.earned_sats, 11);
+    cr_assert_eq(st.chunks_sent * 3 + st.credit_chunks * 3 + st.carry_sats, st.earned_sats);
+    dvm_provider_free(p);
+}
+
+Test(provider, first_payment_smaller_than_a_chunk_does_not_start)
+{
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.sats_per_chunk = 5;
+    dvm_provider *p = requested(&c);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "t3"), 3);
+    cr_assert_eq(drain_p(p, DVM_PACT_START_GENERATION, NULL), 0);
+    ok(p, pay(p, "t2"), 2);
+    cr_assert_eq(drain_p(p, DVM_PACT_START_GENERATION, NULL), 1);
+    dvm_provider_free(p);
+}
+
+Test(provider, chunks_carry_seq_and_credit_gates_them)
+{
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.chunks_per_payment = 2;
+    c.max_queued_chunks = 2;
+    dvm_provider *p = requested(&c);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "t"), 2);
+    drain_p(p, 0, NULL);
+    dvm_provider_action a;
+    for (uint64_t i = 1; i <= 2; i++) {
+        cr_assert_eq(dvm_provider_on_chunk(p, "ab", 2, 3), DVM_OK);
+        cr_assert(dvm_provider_next_action(p, &a));
+        cr_assert_eq(a.msg.type, DVM_MSG_CHUNK);
+        cr_assert(a.msg.has_seq);
+        cr_assert_eq(a.msg.seq, i);
+        cr_assert(streq(a.msg.data, "ab"));
+    }
+    /* no credit: queued, pay_required, pause */
+    cr_assert_eq(dvm_provider_on_chunk(p, "cd", 2, 4), DVM_OK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_PAY_REQUIRED);
+    cr_assert_eq(a.msg.earned, 2);
+    cr_assert_eq(a.msg.next, 2);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_SET_TIMER);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_PAUSE_GENERATION);
+    /* the queue is bounded */
+    cr_assert_eq(dvm_provider_on_chunk(p, "ef", 2, 4), DVM_OK);
+    cr_assert_eq(dvm_provider_on_chunk(p, "gh", 2, 4), DVM_ERR_LIMIT);
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.chunks_queued, 2);
+    cr_assert_eq(st.chunks_sent, 2);
+    /* paying one chunk's worth sends one queued chunk and asks again */
+    ok(p, pay(p, "t1"), 1);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_PAYMENT_ACK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_CHUNK);
+    cr_assert(streq(a.msg.data, "cd"));
+    cr_assert_eq(a.msg.seq, 3);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_PAY_REQUIRED);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "t2"), 2);
+    cr_assert_eq(drain_p(p, DVM_PACT_RESUME_GENERATION, NULL), 1);
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.chunks_sent, 4);
+    cr_assert_eq(st.credit_chunks, 1);
+    cr_assert_eq(st.state, DVM_PROVIDER_STREAMING);
+    dvm_provider_free(p);
+}
+
+Test(provider, stop_while_verification_pending_claims_after_outcome)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "first"), 10);
+    drain_p(p, 0, NULL);
+    uint64_t vid = pay(p, "second");
+    dvm_msg s = mk(DVM_MSG_STOP, "j1");
+    cr_assert_eq(dvm_provider_handle_msg(p, &s, 9), DVM_OK);
+    dvm_provider_action a;
+    cr_assert_eq(drain_p(p, DVM_PACT_DONE, NULL), 0);
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.state, DVM_PROVIDER_CLOSING);
+    /* payments after the end are refused */
+    dvm_msg m = mk(DVM_MSG_PAYMENT, "j1");
+    m.token = dvm_str_c("late");
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 9), DVM_ERR_STATE);
+    ok(p, vid, 10);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_CLAIM);
+    cr_assert_eq(a.n_tokens, 2);
+    cr_assert_eq(a.claim_sats, 20);
+    cr_assert(streq(a.tokens[0], "first"));
+    cr_assert(streq(a.tokens[1], "second"));
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_DONE);
+    cr_assert_eq(a.end, DVM_PROVIDER_END_STOPPED);
+    dvm_provider_free(p);
+}
+
+Test(provider, claimed_first_tokens_are_not_claimed_again)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    uint64_t v = pay(p, "swapme");
+    dvm_verify_result r = {DVM_VERIFY_SWAP_FIRST, 0, {NULL, 0}};
+    cr_assert_eq(dvm_provider_on_verify(p, v, &r, 3), DVM_OK);
+    cr_assert_eq(drain_p(p, DVM_PACT_SEND, NULL), 0);
+    r.outcome = DVM_VERIFY_OK_CLAIMED;
+    r.amount = 10;
+    cr_assert_eq(dvm_provider_on_verify(p, v, &r, 4), DVM_OK);
+    cr_assert_eq(dvm_provider_on_verify(p, v, &r, 4), DVM_ERR_NOT_FOUND);
+    cr_assert_eq(drain_p(p, DVM_PACT_START_GENERATION, NULL), 1);
+    cr_assert_eq(dvm_provider_on_generation_done(p, 5), DVM_OK);
+    cr_assert_eq(drain_p(p, DVM_PACT_CLAIM, NULL), 0);
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.state, DVM_PROVIDER_DONE);
+    cr_assert_eq(st.earned_sats, 10);
+    dvm_provider_free(p);
+}
+
+Test(provider, abort_claims_without_sending)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "tok"), 10);
+    drain_p(p, 0, NULL);
+    cr_assert_eq(dvm_provider_abort(p, 7), DVM_OK);
+    cr_assert_eq(drain_p(p, DVM_PACT_SEND, NULL), 0);
+    cr_assert_eq(dvm_provider_abort(p, 7), DVM_ERR_STATE);
+    dvm_provider_free(p);
+    p = requested(NULL);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "tok"), 10);
+    drain_p(p, 0, NULL);
+    cr_assert_eq(dvm_provider_abort(p, 7), DVM_OK);
+    dvm_provider_action a;
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_CANCEL_GENERATION);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_CLAIM);
+    cr_assert_eq(a.claim_sats, 10);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.type, DVM_PACT_DONE);
+    cr_assert_eq(a.end, DVM_PROVIDER_END_ABORTED);
+    dvm_provider_free(p);
+}
+
+Test(provider, output_limit_ends_job)
+{
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.max_output_bytes = 5;
+    dvm_provider *p = requested(&c);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "tok"), 10);
+    drain_p(p, 0, NULL);
+    cr_assert_eq(dvm_provider_on_chunk(p, "abc", 3, 3), DVM_OK);
+    cr_assert_eq(dvm_provider_on_chunk(p, "def", 3, 3), DVM_OK);
+    dvm_provider_action a;
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_CHUNK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_ERROR);
+    cr_assert(streq(a.msg.message, "Output limit exceeded (5 bytes)"));
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert_eq(a.msg.type, DVM_MSG_RESULT);
+    cr_assert(streq(a.msg.output, "abc"));
+    cr_assert_eq(drain_p(p, DVM_PACT_DONE, NULL), 1);
+    dvm_provider_free(p);
+}
+
+Test(provider, rejects_messages_it_should_never_get)
+{
+    dvm_provider *p = dvm_provider_new(NULL);
+    dvm_msg m = mk(DVM_MSG_PAYMENT, "j1");
+    m.token = dvm_str_c("x");
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 0), DVM_ERR_PROTO);
+    m = mk(DVM_MSG_CHUNK, "j1");
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 0), DVM_ERR_PROTO);
+    cr_assert_eq(dvm_provider_on_chunk(p, "x", 1, 0), DVM_ERR_STATE);
+    dvm_provider_action a;
+    cr_assert(!dvm_provider_next_action(p, &a));
+    dvm_provider_free(p);
+    dvm_provider_config c;
+    dvm_provider_config_default(&c);
+    c.sats_per_chunk = 0;
+    cr_assert_null(dvm_provider_new(&c));
+}
+
+/* ---- customer alone --------------------------------------------------- */
+
+static dvm_customer *offered(const dvm_customer_config *cc, uint64_t budget, uint64_t spc,
+                             uint64_t cpp)
+{
+    dvm_customer *c = dvm_customer_new(cc, NULL);
+    cr_assert_eq(dvm_customer_start(c, dvm_str_c("j1"), 5100, dvm_str_c("x"), budget, 0), DVM_OK);
+    dvm_msg o = mk(DVM_MSG_OFFER, "j1");
+    o.sats_per_chunk = spc;
+    o.chunks_per_payment = cpp;
+    dvm_customer_handle_msg(c, &o, 1);
+    return c;
+}
+
+static size_t drain_c(dvm_customer *c, dvm_customer_action_type t, dvm_customer_action *last)
+{
+    size_t n = 0;
+    dvm_customer_action a = {0};
+    while (dvm_customer_next_action(c, &a))
+        if (a.type == t) {
+            n++;
+            if (last)
+                *last = a;
+        }
+    return n;
+}
+
+Test(customer, request_carries_kind_input_budget)
+{
+    dvm_customer *c = dvm_customer_new(NULL, NULL);
+    cr_assert_eq(dvm_customer_start(c, dvm_str_c("id9"), 5302, dvm_str_c("Translate"), 77, 0),
+                 DVM_OK);
+    dvm_customer_action a = {0};
+    cr_assert(dvm_customer_next_action(c, &a));
+    cr_assert_eq(a.type, DVM_CACT_SEND);
+    cr_assert_eq(a.msg.type, DVM_MSG_REQUEST);
+    cr_assert(streq(a.msg.id, "id9"));
+    cr_assert(streq(a.msg.input, "Translate"));
+    cr_assert_eq(a.msg.kind, 5302);
+    cr_assert_eq(a.msg.budget, 77);
+    dvm_customer_free(c);
+}
+
+Test(customer, bad_offer_zero_payment)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 0);
+    dvm_customer_action a = {0};
+    cr_assert_eq(drain_c(c, DVM_CACT_SEND, &a), 2);
+    cr_assert_eq(a.msg.type, DVM_MSG_STOP);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_BAD_OFFER);
+    cr_assert_str_eq(dvm_customer_reason(c), "Invalid offer: sats_per_payment = 0");
+    dvm_customer_free(c);
+}
+
+Test(customer, asks_for_exactly_one_payment)
+{
+    dvm_customer *c = offered(NULL, 100, 3, 4);
+    dvm_customer_action a = {0};
+    cr_assert_eq(drain_c(c, DVM_CACT_NEED_TOKEN, &a), 1);
+    cr_assert_eq(a.amount, 12);
+    dvm_customer_stats st;
+    dvm_customer_get_stats(c, &st);
+    cr_assert_eq(st.sats_committed, 12);
+    cr_assert_eq(st.sats_paid, 0);
+    cr_assert_eq(dvm_customer_on_token(c, a.token_req, dvm_str_c("tokA"), 2), DVM_OK);
+    cr_assert_eq(dvm_customer_on_token(c, a.token_req, dvm_str_c("tokA"), 2), DVM_ERR_NOT_FOUND);
+    dvm_customer_action s = {0};
+    cr_assert_eq(drain_c(c, DVM_CACT_SEND, &s), 1);
+    cr_assert_eq(s.msg.type, DVM_MSG_PAYMENT);
+    cr_assert(streq(s.msg.token, "tokA"));
+    dvm_customer_get_stats(c, &st);
+    cr_assert_eq(st.sats_paid, 12);
+    dvm_customer_free(c);
+}
+
+static void feed_chunk(dvm_customer *c, uint64_t seq, bool has, dvm_err want)
+{
+    dvm_msg m = mk(DVM_MSG_CHUNK, "j1");
+    m.data = dvm_str_c("x");
+    m.has_seq = has;
+    m.seq = seq;
+    cr_assert_eq(dvm_customer_handle_msg(c, &m, 3), want, "seq %llu", (unsigned long long)seq);
+}
+
+Test(customer, seq_gap_is_an_error)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 10);
+    dvm_customer_action a = {0};
+    drain_c(c, DVM_CACT_NEED_TOKEN, &a);
+    dvm_customer_on_token(c, a.token_req, dvm_str_c("t"), 2);
+    feed_chunk(c, 1, true, DVM_OK);
+    feed_chunk(c, 0, false, DVM_OK); /* no seq: not checked, counted */
+    feed_chunk(c, 4, true, DVM_ERR_PROTO);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_PROTOCOL);
+    cr_assert_str_eq(dvm_customer_reason(c), "Chunk sequence gap: expected 3, got 4");
+    dvm_customer_action s = {0};
+    drain_c(c, DVM_CACT_SEND, &s);
+    cr_assert_eq(s.msg.type, DVM_MSG_STOP);
+    feed_chunk(c, 5, true, DVM_ERR_STATE);
+    dvm_customer_free(c);
+}
+
+Test(customer, seq_duplicate_is_an_error)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 10);
+    dvm_customer_action a = {0};
+    drain_c(c, DVM_CACT_NEED_TOKEN, &a);
+    dvm_customer_on_token(c, a.token_req, dvm_str_c("t"), 2);
+    feed_chunk(c, 1, true, DVM_OK);
+    feed_chunk(c, 2, true, DVM_OK);
+    feed_chunk(c, 2, true, DVM_ERR_PROTO);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_PROTOCOL);
+    cr_assert_str_eq(dvm_customer_reason(c), "Duplicate chunk: seq 2 after 2");
+    dvm_customer_free(c);
+}
+
+Test(customer, silent_provider_times_out)
+{
+    dvm_customer_config cc;
+    dvm_customer_config_default(&cc);
+    cc.idle_timeout_ms = 500;
+    dvm_customer *c = dvm_customer_new(&cc, NULL);
+    dvm_customer_start(c, dvm_str_c("j1"), 5100, dvm_str_c("x"), 10, 1000);
+    cr_assert_eq(dvm_customer_deadline(c), 1500);
+    drain_c(c, 0, NULL);
+    cr_assert_eq(dvm_customer_on_timer(c, 1499), DVM_OK);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_RUNNING);
+    /* activity moves the deadline: the timer re-arms instead of firing */
+    dvm_msg o = mk(DVM_MSG_OFFER, "j1");
+    o.sats_per_chunk = 1;
+    o.chunks_per_payment = 10;
+    dvm_customer_handle_msg(c, &o, 1400);
+    drain_c(c, 0, NULL);
+    cr_assert_eq(dvm_customer_on_timer(c, 1500), DVM_OK);
+    dvm_customer_action a = {0};
+    cr_assert_eq(drain_c(c, DVM_CACT_SET_TIMER, &a), 1);
+    cr_assert_eq(a.deadline_ms, 1900);
+    cr_assert_eq(dvm_customer_on_timer(c, 1900), DVM_OK);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_TIMEOUT);
+    dvm_customer_free(c);
+}
+
+Test(customer, token_arriving_after_end_is_returned)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 10);
+    dvm_customer_action a = {0};
+    drain_c(c, DVM_CACT_NEED_TOKEN, &a);
+    dvm_msg e = mk(DVM_MSG_ERROR, "j1");
+    e.message = dvm_str_c("boom");
+    dvm_customer_handle_msg(c, &e, 2);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_PROVIDER_ERROR);
+    drain_c(c, 0, NULL);
+    cr_assert_eq(dvm_customer_on_token(c, a.token_req, dvm_str_c("keepme"), 3), DVM_OK);
+    dvm_customer_action r = {0};
+    cr_assert_eq(drain_c(c, DVM_CACT_RETURN_TOKEN, &r), 1);
+    cr_assert(streq(r.token, "keepme"));
+    cr_assert_eq(r.amount, 10);
+    dvm_customer_stats st;
+    dvm_customer_get_stats(c, &st);
+    cr_assert_eq(st.sats_paid, 0);
+    cr_assert_eq(st.sats_committed, 0);
+    dvm_customer_free(c);
+}
+
+Test(customer, other_job_ids_are_ignored)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 10);
+    dvm_msg m = mk(DVM_MSG_RESULT, "other");
+    cr_assert_eq(dvm_customer_handle_msg(c, &m, 2), DVM_ERR_NOT_FOUND);
+    cr_assert_eq(dvm_customer_status_of(c), DVM_CUSTOMER_RUNNING);
+    dvm_customer_free(c);
+}
+
+Test(customer, early_pay_required_is_not_paid_twice)
+{
+    dvm_customer *c = offered(NULL, 100, 1, 10);
+    dvm_customer_action a = {0};
+    drain_c(c, DVM_CACT_NEED_TOKEN, &a);
+    dvm_customer_on_token(c, a.token_req, dvm_str_c("t"), 2);
+    for (uint64_t i = 1; i <= 5; i++)
+        feed_chunk(c, i, true, DVM_OK);
+    drain_c(c, 0, NULL);
+    dvm_msg pr = mk(DVM_MSG_PAY_REQUIRED, "j1");
+    pr.earned = 10;
+    pr.next = 10;
+    cr_assert_eq(dvm_customer_handle_msg(c, &pr, 3), DVM_OK);
+    cr_assert_eq(drain_c(c, DVM_CACT_NEED_TOKEN, NULL), 0);
+    for (uint64_t i = 6; i <= 10; i++)
+        feed_chunk(c, i, true, DVM_OK);
+    cr_assert_eq(dvm_customer_handle_msg(c, &pr, 3), DVM_OK);
+    cr_assert_eq(drain_c(c, DVM_CACT_NEED_TOKEN, NULL), 1);
+    dvm_customer_free(c);
+}

@@ -1,0 +1,136 @@
+/* dvmstream — the DVM message codec: one NDJSON line <-> struct dvm_msg.
+ *
+ * Spec: seeds/streaming-guide-p2p-cashu.md, "Wire Protocol" and "Message
+ * Types" (ten types). Field names and JSON types:
+ *
+ *   type          fields (in encoding order after "type","id")
+ *   request       kind:int, input:str, budget:int
+ *   offer         sats_per_chunk:int, chunks_per_payment:int
+ *   payment       token:str
+ *   payment_ack   amount:int
+ *   accepted      -
+ *   chunk         data:str [, seq:int]   (seq: our extension, 1-based)
+ *   pay_required  earned:int, next:int
+ *   result        output:str, total_sats:int
+ *   stop          -
+ *   error         message:str
+ *
+ * Decoding rules (both paths below give identical results):
+ *   - the line must be one JSON object (RFC 8259; whitespace allowed);
+ *   - `type` and `id` are required strings; `type` must be one of the ten;
+ *   - every field of the type is required with its JSON type; unknown
+ *     fields are ignored; a duplicated key keeps its last value (as
+ *     JSON.parse does);
+ *   - int fields are JSON integers 0..2^53-1 written without fraction or
+ *     exponent: 1.5, 1.0, 1e3, -1 and 2^53 are all rejected (the reference
+ *     writes integers with JSON.stringify, which never emits "1.0");
+ *     "-0" is accepted as 0 (it is the integer zero in JSON's grammar);
+ *   - `seq` on chunk is optional; when present an integer 1..2^53-1;
+ *   - strings are valid UTF-8 (RFC 3629; \u escapes with lone surrogates are
+ *     rejected); \u0000 is allowed and kept, so lengths are explicit;
+ *   - a line jansson cannot represent is rejected as invalid JSON even when
+ *     the offending part is in an unknown field (where JSON.parse would not
+ *     mind): integers beyond 64 bits, reals beyond double range, \u0000 in
+ *     an object key, nesting deeper than jansson's limit (2048).
+ * A rejected line yields DVM_ERR_INVALID and a short English reason fit to
+ * send back in an `error` message, e.g. "missing field 'token' in payment",
+ * "unknown message type 'foo'". Reasons are printable ASCII only.
+ *
+ * Encoding writes exactly the bytes of the reference implementation's
+ * JSON.stringify(msg) + "\n" (ECMA-262 JSON.stringify / QuoteJSONString),
+ * keys "type", "id", then the fields in the table's order: '"' and '\\'
+ * escaped, \b \f \n \r \t, other bytes below 0x20 as \u00xx (lowercase
+ * hex), everything else (non-ASCII, '/', DEL, U+2028) raw.
+ *
+ * Memory: a dvm_msg_decoder owns one scratch buffer that holds the decoded
+ * strings; it grows to the largest line seen (bounded by max_len) and is
+ * reused, so steady-state decoding does no allocation of ours. The jansson
+ * path allocates inside jansson per message; the chunk fast path (below)
+ * allocates nothing. */
+#ifndef DVM_WIRE_CODEC_H
+#define DVM_WIRE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "wire/msg.h"
+
+/* Default decoder input limit, bytes: 1 MiB, the framer's default. */
+#define DVM_CODEC_DEFAULT_MAX_LEN ((size_t)1 << 20)
+
+/* A reason buffer of this size always holds the whole reason. */
+#define DVM_REASON_MAX 128
+
+typedef struct dvm_msg_decoder {
+    dvm_buf scratch;     /* decoded strings of the last message */
+    size_t max_len;      /* bytes; longer inputs give DVM_ERR_TOO_LARGE */
+    uint64_t fast_hits;  /* lines decoded by the chunk fast path */
+    uint64_t slow_hits;  /* lines decoded (or rejected) by jansson */
+} dvm_msg_decoder;
+
+/* Initialise a decoder for lines of at most `max_len` bytes
+ * (0 = DVM_CODEC_DEFAULT_MAX_LEN). Allocates nothing yet. */
+void dvm_msg_decoder_init(dvm_msg_decoder *d, size_t max_len);
+
+/* Release the scratch buffer; messages decoded earlier become invalid. */
+void dvm_msg_decoder_free(dvm_msg_decoder *d);
+
+/* Decode one line (no '\n'; as returned by dvm_framer_next) into *out.
+ * Tries the chunk fast path, then jansson. On DVM_OK every dvm_str in *out
+ * points into d's scratch and stays valid until the next decode on d (or
+ * dvm_msg_decoder_free); fields not used by the type are zero.
+ * Errors: DVM_ERR_INVALID (reason written), DVM_ERR_TOO_LARGE (len >
+ * max_len; reason "message too large"), DVM_ERR_NOMEM. On error out->type
+ * is DVM_MSG_NONE and every field is zero except out->id: when the line was
+ * a JSON object with a string `id`, out->id holds it (in the scratch, as
+ * above) so the caller can address its `error` reply to that job; else it
+ * is empty. reason may be NULL (reason_cap 0); it is always NUL-terminated
+ * when reason_cap > 0, truncated to fit. */
+dvm_err dvm_msg_decode(dvm_msg_decoder *d, const void *line, size_t len,
+                       dvm_msg *out, char *reason, size_t reason_cap);
+
+/* The general path alone: jansson (json_loadb with JSON_ALLOW_NUL) and the
+ * validation above. Same contract as dvm_msg_decode. For tests, fuzzing
+ * and benchmarks. */
+dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
+                            dvm_msg *out, char *reason, size_t reason_cap);
+
+/* The chunk fast path alone: a hand-written decoder for exactly
+ *   {"type":"chunk","id":"...","data":"..."}  or
+ *   {"type":"chunk","id":"...","data":"...","seq":N}
+ * with no whitespace, keys in that order, no other key, string escapes
+ * limited to \" \\ \/ \b \f \n \r \t and \uXXXX outside the surrogate
+ * range, raw bytes valid UTF-8 and >= 0x20, N in 1..2^53-1 without leading
+ * zeros. Returns DVM_OK with *out set (as dvm_msg_decode would set it) when
+ * the line has that shape, DVM_ERR_AGAIN when it is not sure (anything
+ * else: the caller must use dvm_msg_decode_json). Never rejects a line by
+ * itself. len > max_len gives DVM_ERR_AGAIN too. */
+dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
+                            dvm_msg *out);
+
+/* Append the NDJSON line of m (JSON.stringify(m) + "\n" byte for byte, see
+ * above) to out. Validates first: a known type, every string of the type
+ * valid UTF-8, every integer <= 2^53-1, seq >= 1 when has_seq. Errors:
+ * DVM_ERR_INVALID (m not encodable), DVM_ERR_TOO_LARGE (out->max reached),
+ * DVM_ERR_NOMEM; out is unchanged on error. */
+dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out);
+
+/* Chunk encoder for the streaming hot path, identical output to
+ * dvm_msg_encode of {type=chunk, id, data, has_seq, seq}; seq is written
+ * only when has_seq. Errors as dvm_msg_encode. */
+dvm_err dvm_msg_encode_chunk(dvm_buf *out, dvm_str id, dvm_str data,
+                             bool has_seq, uint64_t seq);
+
+/* True when a and b have the same type and the same values in that type's
+ * fields (strings compared byte for byte; for chunk also has_seq and, when
+ * set, seq). Fields not used by the type are ignored. */
+bool dvm_msg_equal(const dvm_msg *a, const dvm_msg *b);
+
+/* Type of a wire name ("payment_ack" -> DVM_MSG_PAYMENT_ACK); DVM_MSG_NONE
+ * when unknown. n bytes, not NUL-terminated. */
+dvm_msg_type dvm_msg_type_from_name(const char *name, size_t n);
+
+#endif

@@ -1,0 +1,233 @@
+/* fuzz_provider: one provider job driven by a sequence of customer
+ * messages, verification outcomes, processor events and timer firings
+ * decoded from the input bytes.
+ *
+ * Input: byte 0..2 configure the job (sats_per_chunk 1..8, chunks_per_payment
+ * 1..16, pause queue 1..8 chunks); then a stream of ops, each an op byte
+ * followed by its operands (see the switch). Missing bytes read as 0.
+ *
+ * After every step, all actions are drained and these invariants checked
+ * (abort on violation):
+ *   - no chunk without credit: chunks_sent * sats_per_chunk <= earned sats,
+ *     and credit * spc + carry + chunks_sent * spc <= earned (== while the
+ *     job has not ended);
+ *   - chunk messages carry seq 1, 2, 3, ... with no gap, and none is sent
+ *     before `accepted`;
+ *   - the carry stays below sats_per_chunk;
+ *   - at most one CLAIM and one DONE; CLAIM sats <= earned. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session/provider.h"
+
+typedef struct rd {
+    const uint8_t *p;
+    size_t n, i;
+} rd;
+
+static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
+
+static uint16_t u16(rd *r)
+{
+    uint16_t a = u8(r);
+    return (uint16_t)(a | (uint16_t)u8(r) << 8);
+}
+
+/* A borrowed slice of up to `max` input bytes (length from one byte). */
+static dvm_str slice(rd *r, size_t max)
+{
+    size_t len = u8(r) % (max + 1);
+    if (len > r->n - r->i)
+        len = r->n - r->i;
+    dvm_str s = {(const char *)r->p + r->i, len};
+    r->i += len;
+    return s;
+}
+
+typedef struct world {
+    dvm_provider_config cfg;
+    uint64_t verify_ids[64];
+    size_t nverify;
+    uint64_t seq;
+    bool accepted, claimed, done;
+    uint64_t claim_sats;
+    bool gen_started;
+} world;
+
+static void check(dvm_provider *p, world *w)
+{
+    dvm_provider_action a;
+    while (dvm_provider_next_action(p, &a)) {
+        switch (a.type) {
+        case DVM_PACT_SEND:
+            if (a.msg.type == DVM_MSG_ACCEPTED)
+                w->accepted = true;
+            if (a.msg.type == DVM_MSG_CHUNK) {
+                if (!w->accepted || !a.msg.has_seq || a.msg.seq != w->seq + 1)
+                    abort();
+                w->seq++;
+                volatile uint8_t sink = 0;
+                for (size_t i = 0; i < a.msg.data.len; i++)
+                    sink ^= (uint8_t)a.msg.data.ptr[i];
+                (void)sink;
+            }
+            if (a.msg.type == DVM_MSG_RESULT || a.msg.type == DVM_MSG_ERROR) {
+                volatile uint8_t sink = 0;
+                dvm_str s = a.msg.type == DVM_MSG_RESULT ? a.msg.output : a.msg.message;
+                for (size_t i = 0; i < s.len; i++)
+                    sink ^= (uint8_t)s.ptr[i];
+                (void)sink;
+            }
+            break;
+        case DVM_PACT_VERIFY_TOKEN:
+            if (w->nverify < 64)
+                w->verify_ids[w->nverify++] = a.verify_id;
+            break;
+        case DVM_PACT_START_GENERATION: w->gen_started = true; break;
+        case DVM_PACT_CLAIM:
+            if (w->claimed || a.n_tokens == 0)
+                abort();
+            w->claimed = true;
+            w->claim_sats = a.claim_sats;
+            for (size_t i = 0; i < a.n_tokens; i++)
+                if (a.tokens[i].len == 0)
+                    abort();
+            break;
+        case DVM_PACT_DONE:
+            if (w->done)
+                abort();
+            w->done = true;
+            break;
+        default: break;
+        }
+    }
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    uint64_t spc = w->cfg.sats_per_chunk;
+    if (st.chunks_sent != w->seq)
+        abort();
+    if (st.carry_sats >= spc)
+        abort();
+    uint64_t accounted = st.chunks_sent * spc + st.credit_chunks * spc + st.carry_sats;
+    if (accounted > st.earned_sats)
+        abort();
+    bool ended = st.state == DVM_PROVIDER_CLOSING || st.state == DVM_PROVIDER_DONE;
+    if (!ended && accounted != st.earned_sats)
+        abort();
+    if (w->claimed && w->claim_sats > st.earned_sats)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    rd r = {data, size, 0};
+    world w;
+    memset(&w, 0, sizeof w);
+    dvm_provider_config_default(&w.cfg);
+    w.cfg.sats_per_chunk = 1 + u8(&r) % 8;
+    w.cfg.chunks_per_payment = 1 + u8(&r) % 16;
+    w.cfg.max_queued_chunks = 1 + u8(&r) % 8;
+    w.cfg.max_queued_bytes = 256;
+    w.cfg.max_output_bytes = 4096;
+    w.cfg.max_payments = 32;
+    w.cfg.max_token_bytes = 1024;
+    w.cfg.payment_timeout_ms = 1000;
+    dvm_provider *p = dvm_provider_new(&w.cfg);
+    if (!p)
+        return 0;
+    uint64_t now = 0;
+    for (int steps = 0; steps < 4096 && r.i < r.n; steps++) {
+        uint8_t op = u8(&r);
+        dvm_msg m;
+        memset(&m, 0, sizeof m);
+        m.id = dvm_str_c("j");
+        switch (op % 11) {
+        case 0:
+            m.type = DVM_MSG_REQUEST;
+            m.kind = u16(&r);
+            m.input = slice(&r, 64);
+            m.budget = u16(&r);
+            dvm_provider_handle_msg(p, &m, now);
+            break;
+        case 1:
+            m.type = DVM_MSG_PAYMENT;
+            m.token = slice(&r, 48);
+            dvm_provider_handle_msg(p, &m, now);
+            break;
+        case 2:
+            m.type = DVM_MSG_STOP;
+            dvm_provider_handle_msg(p, &m, now);
+            break;
+        case 3: { /* verification outcome */
+            uint8_t which = u8(&r), kind = u8(&r);
+            uint64_t amount = u16(&r);
+            if (kind & 0x80)
+                amount = (amount << 37) | amount; /* large amounts too */
+            uint64_t vid = w.nverify ? w.verify_ids[which % w.nverify] : which;
+            dvm_verify_result res;
+            memset(&res, 0, sizeof res);
+            res.outcome = (dvm_verify_outcome)(kind % 6); /* 5 is invalid */
+            res.amount = amount;
+            res.reason = slice(&r, 40);
+            dvm_provider_on_verify(p, vid, &res, now);
+            break;
+        }
+        case 4: {
+            dvm_str s = slice(&r, 80);
+            dvm_provider_on_chunk(p, s.ptr, s.len, now);
+            break;
+        }
+        case 5: dvm_provider_on_generation_done(p, now); break;
+        case 6: {
+            dvm_str s = slice(&r, 40);
+            dvm_provider_on_generation_error(p, s.ptr ? s.ptr : "", s.len, now);
+            break;
+        }
+        case 7:
+            now += (uint64_t)u16(&r) * 4;
+            dvm_provider_on_timer(p, now);
+            break;
+        case 8:
+            if (u8(&r) & 1)
+                dvm_provider_abort(p, now);
+            else
+                dvm_provider_end_job(p, now);
+            break;
+        case 9: /* a message a provider should never get */
+            m.type = (dvm_msg_type)(u8(&r) % 12);
+            m.data = slice(&r, 16);
+            dvm_provider_handle_msg(p, &m, now);
+            break;
+        case 10: { /* drain only part of the queue, then continue */
+            dvm_provider_action a;
+            uint8_t k = u8(&r) % 4;
+            for (uint8_t i = 0; i < k && dvm_provider_next_action(p, &a); i++) {
+                if (a.type == DVM_PACT_SEND && a.msg.type == DVM_MSG_CHUNK) {
+                    if (!w.accepted || a.msg.seq != w.seq + 1)
+                        abort();
+                    w.seq++;
+                } else if (a.type == DVM_PACT_SEND && a.msg.type == DVM_MSG_ACCEPTED) {
+                    w.accepted = true;
+                } else if (a.type == DVM_PACT_VERIFY_TOKEN && w.nverify < 64) {
+                    w.verify_ids[w.nverify++] = a.verify_id;
+                } else if (a.type == DVM_PACT_CLAIM) {
+                    if (w.claimed)
+                        abort();
+                    w.claimed = true;
+                    w.claim_sats = a.claim_sats;
+                } else if (a.type == DVM_PACT_DONE) {
+                    if (w.done)
+                        abort();
+                    w.done = true;
+                }
+            }
+            continue; /* no full check: the queue is intentionally not empty */
+        }
+        }
+        check(p, &w);
+    }
+    check(p, &w);
+    dvm_provider_free(p);
+    return 0;
+}

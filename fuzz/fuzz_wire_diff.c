@@ -1,0 +1,76 @@
+/* Differential fuzz harness for the message codec (issue 8, issue 9):
+ * the whole input is one line.
+ *   - the chunk fast path, when it takes a line, agrees with the jansson
+ *     path (same message); the dispatching decoder always gives the jansson
+ *     path's answer (same error code and reason, or same message);
+ *   - decode -> encode -> decode gives the same message, and encoding is a
+ *     fixed point (encode(decode(encode(m))) == encode(m));
+ *   - our own chunk lines always take the fast path, and the hot-path chunk
+ *     encoder writes the same bytes as the general encoder.
+ * Aborts only on a violated invariant; never leaks. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/codec.h"
+
+#define CHECK(c)        \
+    do {                \
+        if (!(c))       \
+            abort();    \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    dvm_msg_decoder dj, df, dd, d2;
+    dvm_msg_decoder_init(&dj, 0);
+    dvm_msg_decoder_init(&df, 0);
+    dvm_msg_decoder_init(&dd, 0);
+    dvm_msg_decoder_init(&d2, 0);
+    dvm_buf e1, e2;
+    dvm_buf_init(&e1, 0);
+    dvm_buf_init(&e2, 0);
+    dvm_msg mj, mf, md, m2;
+    char wj[DVM_REASON_MAX], wd[DVM_REASON_MAX];
+
+    dvm_err ej = dvm_msg_decode_json(&dj, data, size, &mj, wj, sizeof wj);
+    dvm_err ef = dvm_msg_decode_fast(&df, data, size, &mf);
+    dvm_err ed = dvm_msg_decode(&dd, data, size, &md, wd, sizeof wd);
+    CHECK(ef == DVM_OK || ef == DVM_ERR_AGAIN);
+    if (ef == DVM_OK) {
+        CHECK(ej == DVM_OK);
+        CHECK(dvm_msg_equal(&mf, &mj));
+    }
+    CHECK(ed == ej);
+    if (ej != DVM_OK) {
+        CHECK(strcmp(wj, wd) == 0);
+        CHECK(mj.type == DVM_MSG_NONE && md.type == DVM_MSG_NONE);
+        CHECK(mj.id.len == md.id.len &&
+              (mj.id.len == 0 || memcmp(mj.id.ptr, md.id.ptr, mj.id.len) == 0));
+        goto out;
+    }
+    CHECK(dvm_msg_equal(&md, &mj));
+
+    CHECK(dvm_msg_encode(&mj, &e1) == DVM_OK);
+    CHECK(e1.len >= 2 && e1.data[e1.len - 1] == '\n');
+    CHECK(memchr(e1.data, '\n', e1.len - 1) == NULL);
+    CHECK(dvm_msg_decode_json(&d2, e1.data, e1.len - 1, &m2, wj, sizeof wj) == DVM_OK);
+    CHECK(dvm_msg_equal(&m2, &mj));
+    CHECK(dvm_msg_encode(&m2, &e2) == DVM_OK);
+    CHECK(e1.len == e2.len && memcmp(e1.data, e2.data, e1.len) == 0);
+    if (mj.type == DVM_MSG_CHUNK) {
+        CHECK(dvm_msg_decode_fast(&df, e1.data, e1.len - 1, &mf) == DVM_OK);
+        CHECK(dvm_msg_equal(&mf, &mj));
+        dvm_buf_reset(&e2);
+        CHECK(dvm_msg_encode_chunk(&e2, mj.id, mj.data, mj.has_seq, mj.seq) == DVM_OK);
+        CHECK(e1.len == e2.len && memcmp(e1.data, e2.data, e1.len) == 0);
+    }
+out:
+    dvm_buf_free(&e1);
+    dvm_buf_free(&e2);
+    dvm_msg_decoder_free(&dj);
+    dvm_msg_decoder_free(&df);
+    dvm_msg_decoder_free(&dd);
+    dvm_msg_decoder_free(&d2);
+    return 0;
+}

@@ -277,23 +277,10 @@ static dvm_err cancel_timer(dvm_provider *p)
  * UTF-8 (invalid bytes become U+FFFD) so the codec can always encode them. */
 static dvm_err send_error(dvm_provider *p, const char *text, size_t len)
 {
-    dvm_sref s = {W_SCRATCH, p->scratch.len, 0};
-    const uint8_t *t = (const uint8_t *)text;
-    size_t i = 0;
-    dvm_err e = DVM_OK;
-    while (i < len && !e) {
-        size_t k = dvm_utf8_seq_len(t + i, len - i);
-        if (k) {
-            e = dvm_buf_append(&p->scratch, t + i, k);
-            i += k;
-        } else {
-            e = dvm_buf_append(&p->scratch, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
+    dvm_sref s = {0};
+    dvm_err e = dvm_sref_put_utf8(&p->scratch, W_SCRATCH, text, len, &s);
     if (e)
         return e;
-    s.len = p->scratch.len - s.off;
     return send(p, DVM_MSG_ERROR, 0, 0, s);
 }
 

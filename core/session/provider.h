@@ -17,7 +17,10 @@
  *                         next), PAUSE_GENERATION, SET_TIMER
  *   on_verify(OK, n)   -> flush queued chunks, RESUME_GENERATION
  *   on_generation_done -> SEND result(output, total_sats), CLAIM, DONE
- *   stop               -> CANCEL_GENERATION, SEND result, CLAIM, DONE
+ *                         (CLAIM only when the job holds verified tokens;
+ *                         CANCEL_TIMER wherever a timer was pending)
+ *   stop               -> SEND result (output so far; "" before accepted),
+ *                         CANCEL_GENERATION, CLAIM, DONE
  *   timer (1st payment)-> SEND error "Payment timeout after Nms", DONE
  *   timer (later)      -> SEND error "Payment timeout after Nms", SEND
  *                         result, CANCEL_GENERATION, CLAIM, DONE

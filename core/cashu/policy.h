@@ -71,6 +71,7 @@ typedef struct dvm_pay_policy dvm_pay_policy;
 /* DVM_ERR_INVALID on a bad config (no trusted mint, URL too long, too
  * many), DVM_ERR_NOMEM. */
 dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cfg);
+/* Release the policy (NULL is fine). */
 void dvm_pay_policy_free(dvm_pay_policy *p);
 
 /* Make ks (public keys, id checked against them: DVM_ERR_INVALID) known

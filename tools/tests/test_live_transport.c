@@ -374,20 +374,20 @@ Test(live_transport, idle_timeout_and_keepalive)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    /* The server closes after 1 s of silence; the client keeps it alive
+    /* The server closes after 2 s of silence; the client keeps it alive
      * with keep-alives every 50 ms, which are never delivered as messages.
      * Once the client stops (closes), the server sees the end. */
     dvm_conn_options so, co;
     dvm_conn_options_default(&so);
     dvm_conn_options_default(&co);
-    so.idle_timeout_ms = 1000;
+    so.idle_timeout_ms = 2000;
     so.keepalive_ms = 1000000; /* turns on keep-alive filtering on the server */
     co.keepalive_ms = 50;
     pair p;
     pair_start(&loop, &p, &so, &co);
     /* Stay connected for well over the idle timeout (bounded window). */
     uint64_t start = uv_now(&loop);
-    while (uv_now(&loop) - start < 2500 && !p.server.closed) {
+    while (uv_now(&loop) - start < 3000 && !p.server.closed) {
         uv_run(&loop, UV_RUN_ONCE);
         uv_update_time(&loop);
     }

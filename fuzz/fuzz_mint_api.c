@@ -172,15 +172,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (e)
             break;
         dvm_melt_quote out;
-        e = dvm_mint_melt(m, r.quote, r.inputs, r.n_inputs, now, &out, &err);
+        dvm_blind_signature *change = calloc(r.n_outputs + 1, sizeof *change);
+        size_t nc = 0;
+        if (!change)
+            abort();
+        e = dvm_mint_melt_with_change(m, r.quote, r.inputs, r.n_inputs, r.outputs, r.n_outputs,
+                                      now, &out, change, &nc, &err);
         if (e) {
             check_error(&err);
         } else {
-            json_t *j = dvm_melt_quote_json(&out);
+            uint64_t in = 0, back = 0, fee = 0;
+            for (size_t i = 0; i < r.n_inputs; i++)
+                in += r.inputs[i].amount;
+            for (size_t i = 0; i < nc; i++)
+                back += change[i].amount;
+            if (dvm_mint_fee(m, r.inputs, r.n_inputs, &fee, &err) || nc > r.n_outputs ||
+                in - fee < out.amount + back)
+                abort(); /* change never exceeds the excess */
+            json_t *j = dvm_melt_response_json(&out, change, nc);
             if (!j || out.state != DVM_MELT_QUOTE_PAID)
                 abort();
             json_decref(j);
         }
+        free(change);
         dvm_melt_request_free(&r);
         break;
     }

@@ -741,9 +741,45 @@ dvm_err dvm_mint_get_melt_quote(dvm_mint *m, const char *quote_id, dvm_melt_quot
     return ok(err);
 }
 
+static dvm_err settle(dvm_mint *m, const char *quote_id, const uint8_t (*Ys)[DVM_POINT_BYTES],
+                      size_t n, bool paid, const char *payment_preimage,
+                      const uint8_t (*Bs)[DVM_POINT_BYTES], const dvm_blind_signature *sigs,
+                      size_t n_B, dvm_mint_error *err)
+{
+    if (paid && (!payment_preimage || strlen(payment_preimage) != 64))
+        return fail(err, DVM_ERR_INVALID, DVM_NUT_GENERIC, "a paid melt needs a 32-byte preimage");
+    dvm_mint_commit c = {
+        .Ys = Ys,
+        .n_Ys = n,
+        .Ys_state = paid ? DVM_PROOF_SPENT : DVM_PROOF_UNSPENT,
+        .settle = true,
+        .B_s = paid ? Bs : NULL,
+        .sigs = paid ? sigs : NULL,
+        .n_B_s = paid ? n_B : 0,
+        .quote_kind = DVM_QUOTE_MELT,
+        .quote_id = quote_id,
+        .quote_from = DVM_MELT_QUOTE_PENDING,
+        .quote_to = paid ? DVM_MELT_QUOTE_PAID : DVM_MELT_QUOTE_UNPAID,
+        .payment_preimage = paid ? payment_preimage : NULL,
+    };
+    return do_commit(m, &c, err);
+}
+
 dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, size_t n_in,
                       uint64_t now_ms, dvm_melt_quote *out, dvm_mint_error *err)
 {
+    size_t n_change = 0;
+    return dvm_mint_melt_with_change(m, quote_id, ins, n_in, NULL, 0, now_ms, out, NULL,
+                                     &n_change, err);
+}
+
+dvm_err dvm_mint_melt_with_change(dvm_mint *m, const char *quote_id, const dvm_proof *ins,
+                                  size_t n_in, const dvm_blinded_message *outs, size_t n_out,
+                                  uint64_t now_ms, dvm_melt_quote *out,
+                                  dvm_blind_signature *change, size_t *n_change,
+                                  dvm_mint_error *err)
+{
+    *n_change = 0;
     dvm_melt_quote q;
     dvm_err e = dvm_mint_get_melt_quote(m, quote_id, &q, err);
     if (e)
@@ -754,16 +790,46 @@ dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, s
         return fail(err, DVM_ERR_PROTO, DVM_NUT_INVOICE_PAID, "invoice already paid");
     if (now_ms / 1000 > q.expiry)
         return fail(err, DVM_ERR_PROTO, DVM_NUT_QUOTE_EXPIRED, "quote is expired");
+    /* Blank outputs: checked as outputs with a placeholder amount of 1. */
+    dvm_blinded_message *blank = NULL;
+    uint8_t (*Bs)[DVM_POINT_BYTES] = NULL;
     uint8_t (*Ys)[DVM_POINT_BYTES] = NULL;
+    size_t nc = 0;
     uint64_t in_sum = 0, fee = 0;
+    if (n_out) {
+        uint64_t ignored;
+        blank = malloc(n_out * sizeof *blank);
+        if (!blank)
+            return fail(err, DVM_ERR_NOMEM, DVM_NUT_GENERIC, "out of memory");
+        for (size_t i = 0; i < n_out; i++) {
+            blank[i] = outs[i];
+            blank[i].amount = 1;
+        }
+        if ((e = check_outputs(m, blank, n_out, &ignored, err)))
+            goto done;
+    }
     if ((e = check_inputs(m, ins, n_in, &Ys, &in_sum, &fee, err)))
-        return e;
+        goto done;
     if (in_sum < fee || in_sum - fee < q.amount + q.fee_reserve) {
         e = fail(err, DVM_ERR_PROTO, DVM_NUT_UNBALANCED,
                  "inputs %llu - fee %llu < amount %llu + fee_reserve %llu",
                  (unsigned long long)in_sum, (unsigned long long)fee,
                  (unsigned long long)q.amount, (unsigned long long)q.fee_reserve);
         goto done;
+    }
+    /* NUT-08: the excess (the fake backend pays no Lightning fee) as change,
+     * largest pieces first. */
+    if (n_out) {
+        uint64_t parts[64];
+        size_t np;
+        dvm_cashu_amount_split(in_sum - fee - q.amount, parts, &np);
+        for (size_t i = np; i-- > 0 && nc < n_out;) {
+            if (!dvm_keyset_key(dvm_mint_keyset_by_id(m, blank[nc].id), parts[i]))
+                continue; /* no key for that amount: kept by the mint */
+            blank[nc++].amount = parts[i];
+        }
+        if ((e = sign_outputs(m, blank, nc, change, err)) || (e = collect_B(blank, nc, &Bs, err)))
+            goto done;
     }
     dvm_mint_commit c1 = {
         .Ys = (const uint8_t(*)[DVM_POINT_BYTES])Ys,
@@ -779,25 +845,27 @@ dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, s
     /* The fake Lightning backend pays at once. */
     char preimage[65];
     random_hex(m->rng, preimage, 32);
-    dvm_mint_commit c2 = {
-        .Ys = (const uint8_t(*)[DVM_POINT_BYTES])Ys,
-        .n_Ys = n_in,
-        .Ys_state = DVM_PROOF_SPENT,
-        .settle = true,
-        .quote_kind = DVM_QUOTE_MELT,
-        .quote_id = q.quote,
-        .quote_from = DVM_MELT_QUOTE_PENDING,
-        .quote_to = DVM_MELT_QUOTE_PAID,
-        .payment_preimage = preimage,
-    };
-    if ((e = do_commit(m, &c2, err)))
+    if ((e = settle(m, q.quote, (const uint8_t(*)[DVM_POINT_BYTES])Ys, n_in, true, preimage,
+                    (const uint8_t(*)[DVM_POINT_BYTES])Bs, change, nc, err)))
         goto done;
     q.state = DVM_MELT_QUOTE_PAID;
     memcpy(q.payment_preimage, preimage, sizeof preimage);
     *out = q;
+    *n_change = nc;
 done:
+    if (e && change && nc)
+        memset(change, 0, nc * sizeof *change);
+    free(blank);
+    free(Bs);
     free(Ys);
     return e;
+}
+
+dvm_err dvm_mint_melt_settle(dvm_mint *m, const char *quote_id,
+                             const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n, bool paid,
+                             const char *payment_preimage, dvm_mint_error *err)
+{
+    return settle(m, quote_id, Ys, n, paid, payment_preimage, NULL, NULL, 0, err);
 }
 
 /* ---- NUT-07 ---------------------------------------------------------------- */

@@ -299,9 +299,36 @@ dvm_err dvm_mint_get_melt_quote(dvm_mint *m, const char *quote_id, dvm_melt_quot
  * sum(inputs) - fee >= amount + fee_reserve (else 11005). Commits inputs
  * PENDING + quote PENDING, "pays", then settles inputs SPENT + quote PAID
  * with a random preimage. Any excess over amount + fee_reserve is kept by
- * the mint (no NUT-08 change). *out gets the final quote. */
+ * the mint (see dvm_mint_melt_with_change for NUT-08 change). *out gets
+ * the final quote. */
 dvm_err dvm_mint_melt(dvm_mint *m, const char *quote_id, const dvm_proof *ins, size_t n_in,
                       uint64_t now_ms, dvm_melt_quote *out, dvm_mint_error *err);
+
+/* NUT-05 melt with NUT-08 change: as dvm_mint_melt, and the overpaid
+ * amount (inputs - fee - amount; the fake backend's Lightning fee is 0, so
+ * the whole fee_reserve comes back too) is returned as change on the blank
+ * outputs outs[0..n_out) (active keyset, distinct B_; their amounts are
+ * ignored): the binary split of the excess, largest first, one amount per
+ * blank output; pieces beyond n_out are kept by the mint. change[0..*n_change)
+ * receives the signatures (with DLEQ; amount set), in blank-output order.
+ * outs may be NULL when n_out is 0. */
+dvm_err dvm_mint_melt_with_change(dvm_mint *m, const char *quote_id, const dvm_proof *ins,
+                                  size_t n_in, const dvm_blinded_message *outs, size_t n_out,
+                                  uint64_t now_ms, dvm_melt_quote *out,
+                                  dvm_blind_signature *change, size_t *n_change,
+                                  dvm_mint_error *err);
+
+/* Finish (or recover) a melt whose inputs are PENDING (after the first
+ * commit of dvm_mint_melt): paid -> inputs SPENT, quote PENDING -> PAID
+ * with payment_preimage (hex, required); !paid -> inputs released
+ * (UNSPENT again), quote PENDING -> UNPAID. For a driver recovering a melt
+ * interrupted between its two commits (each commit names the quote, so a
+ * store can keep the quote id with the PENDING Ys) or a simulated backend
+ * that answers later. Errors as the store's conflicts (not pending:
+ * 10000; quote not PENDING: 20000/20006/...). */
+dvm_err dvm_mint_melt_settle(dvm_mint *m, const char *quote_id,
+                             const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n, bool paid,
+                             const char *payment_preimage, dvm_mint_error *err);
 
 /* NUT-07 checkstate: states[i] for Ys[i] (count limit: max_inputs). */
 dvm_err dvm_mint_checkstate(dvm_mint *m, const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n,

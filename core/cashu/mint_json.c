@@ -291,6 +291,20 @@ json_t *dvm_melt_quote_json(const dvm_melt_quote *q)
                      "payment_preimage", pre);
 }
 
+json_t *dvm_melt_response_json(const dvm_melt_quote *q, const dvm_blind_signature *change,
+                               size_t n_change)
+{
+    json_t *o = dvm_melt_quote_json(q);
+    if (o && n_change) {
+        json_t *a = dvm_cashu_blind_signatures_to_json(change, n_change);
+        if (!a || json_object_set_new(o, "change", a)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 json_t *dvm_mint_states_json(const uint8_t (*Ys)[DVM_POINT_BYTES], const dvm_proof_state *st,
                              size_t n)
 {
@@ -352,9 +366,10 @@ json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *vers
     snprintf(ver, sizeof ver, "dvmstream/%.80s", version ? version : "0");
     return json_pack(
         "{s:s, s:s, s:s, s:{s:{s:[{s:s, s:s}], s:b}, s:{s:[{s:s, s:s}], s:b}, s:{s:b}, "
-        "s:{s:b}}}",
+        "s:{s:b}, s:{s:b}}}",
         "name", name ? name : "dvmstream mint", "version", ver, "description",
         description ? description : "dvmstream test mint (fake Lightning backend)", "nuts", "4",
         "methods", "method", "bolt11", "unit", "sat", "disabled", 0, "5", "methods", "method",
-        "bolt11", "unit", "sat", "disabled", 0, "7", "supported", 1, "12", "supported", 1);
+        "bolt11", "unit", "sat", "disabled", 0, "7", "supported", 1, "8", "supported", 1, "12",
+        "supported", 1);
 }

@@ -104,6 +104,10 @@ json_t *dvm_mint_quote_json(const dvm_mint_quote *q);
 /* NUT-05 {"quote","request","amount","fee_reserve","unit","state","expiry",
  * "payment_preimage" (string or null)}. */
 json_t *dvm_melt_quote_json(const dvm_melt_quote *q);
+/* Melt response: dvm_melt_quote_json plus "change": [BlindSignature]
+ * (NUT-08) when n_change > 0. */
+json_t *dvm_melt_response_json(const dvm_melt_quote *q, const dvm_blind_signature *change,
+                               size_t n_change);
 /* NUT-07 {"states": [{"Y","state","witness": null}]}. */
 json_t *dvm_mint_states_json(const uint8_t (*Ys)[DVM_POINT_BYTES], const dvm_proof_state *st,
                              size_t n);
@@ -113,7 +117,7 @@ json_t *dvm_mint_keys_json(const dvm_mint *m, const char *id);
 /* NUT-02 {"keysets": [{"id","unit","active","input_fee_ppk"}]}. */
 json_t *dvm_mint_keysets_json(const dvm_mint *m);
 /* NUT-06 info: name, version "dvmstream/<version>", description, and the
- * nuts supported: 4 and 5 (bolt11, sat), 7 and 12. */
+ * nuts supported: 4 and 5 (bolt11, sat), 7, 8 and 12. */
 json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *version,
                            const char *description);
 

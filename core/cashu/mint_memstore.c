@@ -176,7 +176,7 @@ struct dvm_mint_memstore {
     q_table quotes;
     size_t max;
     size_t spent, pending;
-    unsigned fail_next;
+    unsigned fail_skip, fail_next;
 };
 
 dvm_err dvm_mint_memstore_new(dvm_mint_memstore **out, size_t max_entries)
@@ -207,7 +207,9 @@ static dvm_err ms_commit(void *ctx, const dvm_mint_commit *c, dvm_mint_conflict 
     *conflict = DVM_CONFLICT_NONE;
     *conflict_index = 0;
     *found_state = -1;
-    if (s->fail_next) {
+    if (s->fail_skip) {
+        s->fail_skip--;
+    } else if (s->fail_next) {
         s->fail_next--;
         return DVM_ERR_AGAIN;
     }
@@ -372,7 +374,8 @@ void dvm_mint_memstore_stats_get(const dvm_mint_memstore *s, dvm_mint_memstore_s
     out->quotes = s->quotes.n;
 }
 
-void dvm_mint_memstore_fail_next(dvm_mint_memstore *s, unsigned n)
+void dvm_mint_memstore_fail_next(dvm_mint_memstore *s, unsigned skip, unsigned n)
 {
+    s->fail_skip = skip;
     s->fail_next = n;
 }

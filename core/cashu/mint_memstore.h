@@ -32,8 +32,9 @@ typedef struct dvm_mint_memstore_stats {
 } dvm_mint_memstore_stats;
 void dvm_mint_memstore_stats_get(const dvm_mint_memstore *s, dvm_mint_memstore_stats *out);
 
-/* Test hook: make the next `n` commits fail with DVM_ERR_AGAIN (a storage
- * outage) without changing anything. */
-void dvm_mint_memstore_fail_next(dvm_mint_memstore *s, unsigned n);
+/* Test/simulation hook: let the next `skip` commits through, then make
+ * the following `n` commits fail with DVM_ERR_AGAIN (a storage outage)
+ * without changing anything. */
+void dvm_mint_memstore_fail_next(dvm_mint_memstore *s, unsigned skip, unsigned n);
 
 #endif

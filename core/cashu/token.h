@@ -14,7 +14,10 @@
  *    order. "unit" defaults to "sat" when absent (has_unit tells which).
  *    Duplicate JSON keys are rejected.
  *  - V4: several "t" entries (keysets) are supported; "i" keyset ids are
- *    bytes (1..33, short or full form), stored as lowercase hex.
+ *    bytes (1..33, short or full form), stored as lowercase hex. A short id
+ *    is kept as given: resolving it to the full id (NUT-00 "Short keyset
+ *    ID") needs the mint's keysets and is the wallet's job. Integers in any
+ *    width and indefinite-length items are accepted.
  *  - Keyset ids in V3 must be lowercase or uppercase hex of even length up to
  *    DVM_KEYSET_ID_MAX (stored lowercase); legacy base64 ids are rejected.
  *  - Unknown fields are ignored (NUT-00: forward compatibility). The NUT-11/14

@@ -275,3 +275,22 @@ dvm_err dvm_wallet_swap_finish(const dvm_cashu_ctx *ctx, const dvm_keyset *activ
     return dvm_wallet_unblind(ctx, active, sw->outputs, sigs, n_sigs, require_dleq, proofs,
                               reason, rlen);
 }
+
+dvm_err dvm_wallet_make_token(const char *mint_url, const dvm_proof *proofs, size_t n,
+                              dvm_token *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t ulen = mint_url ? strlen(mint_url) : 0;
+    if (ulen == 0 || ulen > DVM_MINT_URL_MAX || n == 0 || n > DVM_TOKEN_MAX_PROOFS)
+        return DVM_ERR_INVALID;
+    out->proofs = malloc(n * sizeof *proofs);
+    if (!out->proofs)
+        return DVM_ERR_NOMEM;
+    memcpy(out->proofs, proofs, n * sizeof *proofs);
+    out->n_proofs = n;
+    out->version = 4;
+    memcpy(out->mint, mint_url, ulen + 1);
+    strcpy(out->unit, "sat");
+    out->has_unit = true;
+    return DVM_OK;
+}

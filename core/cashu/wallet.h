@@ -111,4 +111,12 @@ dvm_err dvm_wallet_swap_finish(const dvm_cashu_ctx *ctx, const dvm_keyset *activ
 
 void dvm_wallet_swap_free(dvm_wallet_swap *sw);
 
+/* A token (cashu/proof.h; encode it with cashu/token.h) of mint_url, unit
+ * "sat", holding copies of proofs[0..n) (1..DVM_TOKEN_MAX_PROOFS), e.g. one
+ * micro-token group of a swap. out owns its proofs: dvm_token_free.
+ * version is set to 4. DVM_ERR_INVALID (bad url, n out of range),
+ * DVM_ERR_NOMEM. */
+dvm_err dvm_wallet_make_token(const char *mint_url, const dvm_proof *proofs, size_t n,
+                              dvm_token *out);
+
 #endif

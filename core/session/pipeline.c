@@ -153,7 +153,8 @@ size_t dvm_utf8_count(const char *s, size_t len)
         size_t k = seq_len(p[i]), j = 1;
         while (j < k && i + j < len && is_cont(p[i + j]))
             j++;
-        i += j; /* a truncated sequence counts as one character */
+        i += j == k ? k : 1; /* a broken sequence: its lead byte is one
+                                character, each stray continuation another */
         n++;
     }
     return n;

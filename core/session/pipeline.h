@@ -103,8 +103,9 @@ bool dvm_pipeline_next_action(dvm_pipeline *pl, dvm_pipeline_action *out);
 /* Bytes accepted and not yet handed to the processor. */
 size_t dvm_pipeline_pending_bytes(const dvm_pipeline *pl);
 
-/* Count the code points of s (bytes that are not UTF-8 continuation bytes;
- * a stray continuation byte counts as one). */
+/* Count the characters of s as the pipeline does: one per complete UTF-8
+ * sequence; in broken input, one per byte of a sequence that is cut short
+ * or stray. */
 size_t dvm_utf8_count(const char *s, size_t len);
 
 #endif

@@ -3,6 +3,7 @@
  * duplicates, fees, melt, checkstate, limits, storage failure. */
 #include "cashu_test_util.h"
 
+#include "cashu/mint_json.h"
 #include "cashu/nut_json.h"
 
 static test_env env;
@@ -510,7 +511,7 @@ Test(mint, storage_failure_loses_nothing)
     size_t n = test_mint_proofs(&env, 12, in);
     uint64_t out_amounts[2] = {4, 8};
     dvm_mint_error err;
-    dvm_mint_memstore_fail_next(env.ms, 1);
+    dvm_mint_memstore_fail_next(env.ms, 0, 1);
     cr_assert_eq(try_swap(in, n, out_amounts, 2, &err), DVM_ERR_AGAIN);
     cr_assert_eq(err.code, DVM_NUT_GENERIC);
     cr_assert_eq(try_swap(in, n, out_amounts, 2, &err), DVM_OK, "%s", err.detail);
@@ -565,4 +566,105 @@ Test(mint, signatures_serialise_and_parse_back)
     cr_assert_null(none);
     free(back);
     json_decref(arr);
+}
+
+Test(mint, melt_interrupted_between_commits_is_recovered)
+{
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 16, in);
+    dvm_mint_error err;
+    dvm_melt_quote q, out;
+    cr_assert_eq(dvm_mint_create_melt_quote(env.mint, "lnbc160n1pxyz", "sat", env.now_ms, &q,
+                                            &err),
+                 DVM_OK);
+    /* The first commit (inputs PENDING) goes through, the second fails. */
+    dvm_mint_memstore_fail_next(env.ms, 1, 1);
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_ERR_AGAIN);
+    uint8_t Y[1][33];
+    dvm_proof_state st;
+    cr_assert_eq(dvm_cashu_proof_Y(env.ctx, &in[0], Y[0]), DVM_OK);
+    cr_assert_eq(dvm_mint_checkstate(env.mint, (const uint8_t(*)[33])Y, 1, &st, &err), DVM_OK);
+    cr_assert_eq(st, DVM_PROOF_PENDING);
+    /* Pending inputs cannot be swapped (11002) nor melted again (20005). */
+    uint64_t sixteen = 16;
+    cr_assert_eq(try_swap(in, n, &sixteen, 1, &err), DVM_ERR_PROTO);
+    cr_assert_eq(err.code, DVM_NUT_PROOFS_PENDING);
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_ERR_PROTO);
+    cr_assert_eq(err.code, DVM_NUT_QUOTE_PENDING);
+    /* Recovery: the payment failed -> inputs released, quote UNPAID. */
+    cr_assert_eq(dvm_mint_melt_settle(env.mint, q.quote, (const uint8_t(*)[33])Y, 1, false, NULL,
+                                      &err),
+                 DVM_OK, "%s", err.detail);
+    cr_assert_eq(dvm_mint_checkstate(env.mint, (const uint8_t(*)[33])Y, 1, &st, &err), DVM_OK);
+    cr_assert_eq(st, DVM_PROOF_UNSPENT);
+    dvm_melt_quote got;
+    cr_assert_eq(dvm_mint_get_melt_quote(env.mint, q.quote, &got, &err), DVM_OK);
+    cr_assert_eq(got.state, DVM_MELT_QUOTE_UNPAID);
+    /* Settling again is refused: nothing is pending. */
+    cr_assert_eq(dvm_mint_melt_settle(env.mint, q.quote, (const uint8_t(*)[33])Y, 1, false, NULL,
+                                      &err),
+                 DVM_ERR_STATE);
+    /* And the melt now goes through. */
+    cr_assert_eq(dvm_mint_melt(env.mint, q.quote, in, n, env.now_ms, &out, &err), DVM_OK, "%s",
+                 err.detail);
+    cr_assert_eq(out.state, DVM_MELT_QUOTE_PAID);
+}
+
+Test(mint, micro_tokens_become_tokens)
+{
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 3, in);
+    dvm_token t;
+    cr_assert_eq(dvm_wallet_make_token("http://127.0.0.1:3338", in, n, &t), DVM_OK);
+    uint64_t amount;
+    cr_assert_eq(dvm_token_amount(&t, &amount), DVM_OK);
+    cr_assert_eq(amount, 3);
+    cr_assert_str_eq(t.unit, "sat");
+    cr_assert_eq(memcmp(t.proofs, in, n * sizeof *in), 0);
+    dvm_token_free(&t);
+    cr_assert_eq(dvm_wallet_make_token("", in, n, &t), DVM_ERR_INVALID);
+    cr_assert_eq(dvm_wallet_make_token("http://x", in, 0, &t), DVM_ERR_INVALID);
+}
+
+Test(mint, melt_returns_nut08_change)
+{
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 100, in); /* 4 + 32 + 64 */
+    dvm_mint_error err;
+    dvm_melt_quote q, out;
+    cr_assert_eq(dvm_mint_create_melt_quote(env.mint, "lnbc600n1pxyz", "sat", env.now_ms, &q,
+                                            &err),
+                 DVM_OK);
+    cr_assert_eq(q.amount, 60);
+    /* Excess 40 = 32 + 8; blank outputs as cashu-ts makes them (amount 1). */
+    const dvm_keyset *ks = test_active(&env);
+    uint64_t ones[6] = {1, 1, 1, 1, 1, 1};
+    dvm_wallet_output blank[6];
+    dvm_blinded_message msgs[6];
+    cr_assert_eq(dvm_wallet_make_outputs(env.ctx, &env.rng, ks, ones, 6, blank), DVM_OK);
+    for (int i = 0; i < 6; i++)
+        msgs[i] = blank[i].msg;
+    dvm_blind_signature change[6];
+    size_t nc = 99;
+    cr_assert_eq(dvm_mint_melt_with_change(env.mint, q.quote, in, n, msgs, 6, env.now_ms, &out,
+                                           change, &nc, &err),
+                 DVM_OK, "%s", err.detail);
+    cr_assert_eq(nc, 2);
+    cr_assert_eq(change[0].amount, 32);
+    cr_assert_eq(change[1].amount, 8);
+    /* The wallet unblinds the change with the amounts the mint assigned. */
+    blank[0].msg.amount = 32;
+    blank[1].msg.amount = 8;
+    dvm_proof got[2];
+    char reason[128];
+    cr_assert_eq(dvm_wallet_unblind(env.ctx, ks, blank, change, 2, true, got, reason,
+                                    sizeof reason),
+                 DVM_OK, "%s", reason);
+    cr_assert_eq(dvm_mint_verify_proofs(env.mint, got, 2, NULL, &err), DVM_OK);
+    uint64_t forty[2] = {32, 8};
+    cr_assert_eq(try_swap(got, 2, forty, 2, &err), DVM_OK, "%s", err.detail);
+    json_t *j = dvm_melt_response_json(&out, change, nc);
+    cr_assert_eq(json_array_size(json_object_get(j, "change")), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "PAID");
+    json_decref(j);
 }

@@ -4,6 +4,8 @@
 #include "cashu_test_util.h"
 
 #include "cashu/policy.h"
+#include "cashu/token.h"
+#include "common/buf.h"
 
 #define MINT_URL "http://127.0.0.1:3338"
 
@@ -116,7 +118,8 @@ Test(policy, unknown_keyset_asks_for_keys)
 {
     dvm_token t = token_of(2);
     const char *trusted[] = {MINT_URL};
-    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1};
+    /* This one borrows the test's crypto context. */
+    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1, .ctx = env.ctx};
     dvm_pay_policy_free(pol);
     cr_assert_eq(dvm_pay_policy_new(&pol, &cfg), DVM_OK);
     uint64_t amount;
@@ -237,4 +240,27 @@ Test(policy, bad_config)
     cfg.n_trusted = 1;
     cr_assert_eq(dvm_pay_policy_new(&p, &cfg), DVM_ERR_INVALID);
     cr_assert_null(p);
+}
+
+Test(policy, dleq_survives_the_token_codec)
+{
+    /* Wallet -> cashuB / cashuA text -> provider: the DLEQ (with r) rides
+     * in the token and the policy verifies it offline. */
+    for (int version = 3; version <= 4; version++) {
+        dvm_token t = token_of(37);
+        t.version = version;
+        dvm_buf b;
+        dvm_buf_init(&b, 0);
+        cr_assert_eq(dvm_token_encode(&t, version, &b), DVM_OK);
+        dvm_token back;
+        char reason[200];
+        cr_assert_eq(dvm_token_decode((const char *)b.data, b.len, &back, reason, sizeof reason),
+                     DVM_OK, "%s", reason);
+        uint64_t amount;
+        cr_assert_eq(check(&back, &amount), DVM_PAY_ACCEPT, "v%d", version);
+        cr_assert_eq(amount, 37);
+        dvm_token_free(&back);
+        dvm_buf_free(&b);
+        dvm_token_free(&t);
+    }
 }

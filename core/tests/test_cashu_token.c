@@ -733,6 +733,31 @@ Test(token_v4, indefinite_lengths_are_accepted)
     dvm_token_free(&t);
 }
 
+static void p_wide_amount(cb *c) /* amount 8 written in 8 bytes: not shortest, still valid */
+{
+    cb_head(c, 5, 3);
+    cb_text(c, "a");
+    cb_raw(c, 0x1b);
+    for (int i = 0; i < 7; i++)
+        cb_raw(c, 0);
+    cb_raw(c, 8);
+    cb_text(c, "s");
+    cb_text(c, "s");
+    cb_text(c, "c");
+    cb_hex(c, C1);
+}
+
+Test(token_v4, integers_of_any_width)
+{
+    cb c;
+    cb_token(&c, p_wide_amount);
+    dvm_token t;
+    char why[256];
+    cr_assert_eq(dec_cb(&c, &t, why), DVM_OK, "%s", why);
+    cr_assert_eq(t.proofs[0].amount, 8);
+    dvm_token_free(&t);
+}
+
 static void p_negative(cb *c)
 {
     cb_head(c, 5, 3);

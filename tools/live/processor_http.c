@@ -1,0 +1,242 @@
+/* dvmstream — the model-server processors over libcurl multi on libuv:
+ *   ollama  POST {host}/api/generate {"model","prompt","stream":true};
+ *           the response is NDJSON, each line's "response" a chunk, a line
+ *           with "done":true ends the job, "error" fails it (Ollama API docs,
+ *           "Generate a completion").
+ *   http    POST URL/v1/chat/completions {"model","messages","stream":true};
+ *           the response is server-sent events, each "data:" line a JSON
+ *           chunk whose choices[0].delta.content is a chunk, "data: [DONE]"
+ *           ends the job (OpenAI chat completions streaming). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "live/proc_internal.h"
+
+static const char *kind_name(const dvm_proc_job *j) { return j->p->kind == DVM_PROC_OLLAMA ? "ollama" : "http"; }
+
+static void handle_ollama_line(dvm_proc_job *j, const char *line, size_t n)
+{
+    json_error_t e;
+    json_t *o = json_loadb(line, n, 0, &e);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        proc_fail(j, "ollama: malformed stream line (%s)", o ? "not an object" : e.text);
+        return;
+    }
+    json_t *err = json_object_get(o, "error");
+    if (err) {
+        proc_fail(j, "ollama: %s", json_is_string(err) ? json_string_value(err) : "error");
+    } else {
+        json_t *r = json_object_get(o, "response");
+        if (r && !json_is_string(r))
+            proc_fail(j, "ollama: malformed stream line (response is not a string)");
+        else if (r)
+            proc_emit(j, json_string_value(r), json_string_length(r));
+        if (json_is_true(json_object_get(o, "done")))
+            j->saw_done = true;
+    }
+    json_decref(o);
+}
+
+static void handle_sse_line(dvm_proc_job *j, const char *line, size_t n)
+{
+    if (n == 0 || line[0] == ':')
+        return; /* event separator, comment */
+    if (n < 5 || memcmp(line, "data:", 5) != 0)
+        return; /* event:, id:, retry: — not used by chat completions */
+    line += 5;
+    n -= 5;
+    if (n && line[0] == ' ') {
+        line++;
+        n--;
+    }
+    if (n == 6 && memcmp(line, "[DONE]", 6) == 0) {
+        j->saw_done = true;
+        return;
+    }
+    json_error_t e;
+    json_t *o = json_loadb(line, n, 0, &e);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        proc_fail(j, "http: malformed event (%s)", o ? "not an object" : e.text);
+        return;
+    }
+    json_t *err = json_object_get(o, "error");
+    if (err) {
+        json_t *m = json_is_object(err) ? json_object_get(err, "message") : err;
+        proc_fail(j, "http: %s", json_is_string(m) ? json_string_value(m) : "error");
+        json_decref(o);
+        return;
+    }
+    json_t *choices = json_object_get(o, "choices");
+    json_t *c0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
+    if (c0) {
+        json_t *delta = json_object_get(c0, "delta");
+        json_t *content = json_is_object(delta) ? json_object_get(delta, "content") : NULL;
+        if (json_is_string(content))
+            proc_emit(j, json_string_value(content), json_string_length(content));
+        json_t *fin = json_object_get(c0, "finish_reason");
+        if (json_is_string(fin))
+            j->saw_finish = true;
+    } else if (choices && !json_is_array(choices)) {
+        proc_fail(j, "http: malformed event (choices is not an array)");
+    }
+    json_decref(o);
+}
+
+static void handle_line(dvm_proc_job *j)
+{
+    size_t n = j->line_len;
+    if (n && j->line[n - 1] == '\r')
+        n--;
+    j->line_len = 0;
+    if (j->p->kind == DVM_PROC_OLLAMA) {
+        if (n)
+            handle_ollama_line(j, j->line, n);
+    } else
+        handle_sse_line(j, j->line, n);
+}
+
+static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    dvm_proc_job *j = ud;
+    size_t n = size * nmemb;
+    if (j->dead || j->error)
+        return 0; /* abort the transfer */
+    if (!j->http_status)
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->http_status);
+    if (j->http_status >= 300) { /* keep the tail of the error body */
+        for (size_t i = 0; i < n; i++) {
+            char c = ptr[i];
+            if (c == '\n' || c == '\r' || c == '\t')
+                c = ' ';
+            if ((unsigned char)c < 0x20)
+                continue;
+            if (j->errbody_len == sizeof j->errbody) {
+                memmove(j->errbody, j->errbody + 1, sizeof j->errbody - 1);
+                j->errbody_len--;
+            }
+            j->errbody[j->errbody_len++] = c;
+        }
+        return n;
+    }
+    if (j->saw_done)
+        return n;
+    if (j->throttled)
+        return CURL_WRITEFUNC_PAUSE;
+    for (size_t i = 0; i < n; i++) {
+        if (ptr[i] == '\n') {
+            handle_line(j);
+            if (j->error)
+                return 0;
+            if (j->saw_done)
+                return n;
+            continue;
+        }
+        if (j->line_len >= DVM_PROC_MAX_LINE) {
+            proc_fail(j, "%s: stream line over %u bytes", kind_name(j), DVM_PROC_MAX_LINE);
+            return 0;
+        }
+        if (!j->line) {
+            j->line = malloc(DVM_PROC_MAX_LINE);
+            if (!j->line) {
+                proc_fail(j, "out of memory");
+                return 0;
+            }
+        }
+        j->line[j->line_len++] = ptr[i];
+    }
+    return n;
+}
+
+static void http_done(void *ud, CURL *easy, CURLcode res)
+{
+    (void)easy;
+    dvm_proc_job *j = ud;
+    j->in_multi = false;
+    if (j->dead || j->error)
+        return;
+    long status = 0;
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (res != CURLE_OK) {
+        proc_fail(j, "%s: %s (%s)", kind_name(j), curl_easy_strerror(res), j->p->url);
+        return;
+    }
+    if (status >= 300 || status < 200) {
+        proc_fail(j, "%s: HTTP %ld from %s%s%.*s", kind_name(j), status, j->p->url, j->errbody_len ? ": " : "",
+                  (int)j->errbody_len, j->errbody);
+        return;
+    }
+    if (!j->saw_done && j->line_len) /* last line without a newline */
+        handle_line(j);
+    if (j->error)
+        return;
+    if (j->saw_done || (j->p->kind == DVM_PROC_HTTP && j->saw_finish))
+        proc_finish(j);
+    else
+        proc_fail(j, "%s: stream ended before done", kind_name(j));
+}
+
+static void http_throttle(dvm_proc_job *j, bool on)
+{
+    if (!on && j->in_multi)
+        curl_easy_pause(j->easy, CURLPAUSE_CONT);
+}
+
+static void http_teardown(dvm_proc_job *j)
+{
+    if (j->in_multi) {
+        dvm_uvcurl_remove(j->p->curl, j->easy);
+        j->in_multi = false;
+    }
+}
+
+static const proc_job_ops http_ops = {http_throttle, http_teardown};
+
+int proc_http_start(dvm_proc_job *j, char *err, size_t errlen)
+{
+    dvm_proc *p = j->p;
+    j->ops = &http_ops;
+    json_t *req;
+    if (p->kind == DVM_PROC_OLLAMA)
+        req = json_pack("{s:s, s:s%, s:b}", "model", p->model, "prompt", j->input, j->input_len, "stream", 1);
+    else
+        req = json_pack("{s:s, s:[{s:s, s:s%}], s:b}", "model", p->model, "messages", "role", "user", "content",
+                        j->input, j->input_len, "stream", 1);
+    j->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    j->easy = curl_easy_init();
+    if (!j->body || !j->easy) {
+        snprintf(err, errlen, "%s: cannot build the request (input not UTF-8?)", kind_name(j));
+        proc_job_abort(j);
+        return -1;
+    }
+    j->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (p->kind == DVM_PROC_HTTP) {
+        j->headers = curl_slist_append(j->headers, "Accept: text/event-stream");
+        if (p->api_key) {
+            char h[1024];
+            snprintf(h, sizeof h, "Authorization: Bearer %s", p->api_key);
+            j->headers = curl_slist_append(j->headers, h);
+        }
+    }
+    CURL *e = j->easy;
+    curl_easy_setopt(e, CURLOPT_URL, p->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "dvmstream");
+    if (dvm_uvcurl_add(p->curl, e, http_done, j) != 0) {
+        snprintf(err, errlen, "%s: cannot start the transfer", kind_name(j));
+        proc_job_abort(j);
+        return -1;
+    }
+    j->in_multi = true;
+    return 0;
+}

@@ -1,0 +1,155 @@
+/* dvmstream — the HTTP Cashu wallet: core/cashu's wallet logic + libcurl +
+ * an SQLite proof store. Used by `dvm wallet`, the live customer (fund,
+ * split into micro-tokens, pay) and the live agent (commit received tokens,
+ * claim them in batches, retry after a restart).
+ *
+ * One client talks to ONE mint (its URL) and keeps that mint's proofs in
+ * the database (several clients, for several mints, may share one file).
+ *
+ * Money is never lost (DESIGN.md): every operation that sends proofs or
+ * blinded outputs to the mint first commits, in one SQLite transaction,
+ * its inputs as PENDING and its outputs (secret, r, B_); only then does the
+ * request go out. If the reply is lost (crash, timeout, mint down), the
+ * operation stays open and dvm_wallet_client_recover finishes it later from
+ * what the mint says: NUT-07 checkstate (were the inputs spent?) and NUT-09
+ * restore (re-fetch the signatures on our outputs).
+ *
+ * Specs: NUT-01/02 keysets, NUT-03 swap, NUT-04 mint (bolt11), NUT-05 melt,
+ * NUT-07 checkstate, NUT-09 restore, NUT-12 DLEQ (required on every
+ * signature the mint returns; kept in the proofs with r, so receivers can
+ * verify offline).
+ *
+ * Errors (every function returns a dvm_err; the mint's detail and NUT code
+ * of the last failure are in dvm_wallet_client_last_error/_code):
+ *   DVM_ERR_AGAIN     mint unreachable or reply lost: retry later; an
+ *                     operation already started stays open (recover);
+ *   DVM_ERR_SPENT     the mint says the proofs are spent (11001);
+ *   DVM_ERR_LIMIT     not enough balance for the amount plus fees;
+ *   DVM_ERR_PROTO     the mint refused for another reason (see the code);
+ *   DVM_ERR_CRYPTO    a signature's DLEQ did not verify;
+ *   DVM_ERR_INVALID   bad argument (zero amount, token of another mint or
+ *                     unit, malformed reply);
+ *   DVM_ERR_STATE     the database failed. */
+#ifndef DVM_LIVE_WALLET_CLIENT_H
+#define DVM_LIVE_WALLET_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cashu/keyset.h"
+#include "cashu/mint.h"
+#include "cashu/proof.h"
+#include "common/err.h"
+
+typedef struct dvm_wallet_client dvm_wallet_client;
+
+/* Balances of this mint's proofs in the store, in sats. */
+typedef struct dvm_wallet_balance {
+    uint64_t unspent;   /* spendable */
+    uint64_t reserved;  /* split off into micro-tokens, not handed over yet */
+    uint64_t pending;   /* inputs of operations in flight */
+    uint64_t incoming;  /* received from peers, not claimed yet */
+} dvm_wallet_balance;
+
+/* Open the wallet database `db_path` (created if absent) for the mint at
+ * `mint_url`. Does not contact the mint (keysets load on first use).
+ * timeout_ms bounds each HTTP request (0 = 30000). */
+dvm_err dvm_wallet_client_open(const char *mint_url, const char *db_path, long timeout_ms,
+                               dvm_wallet_client **out, char *err, size_t errlen);
+void dvm_wallet_client_close(dvm_wallet_client *w);
+
+/* The mint URL (no trailing '/'). */
+const char *dvm_wallet_client_mint_url(const dvm_wallet_client *w);
+
+/* One-line description of the last failure, and the mint's NUT error code
+ * (0 if none). */
+const char *dvm_wallet_client_last_error(const dvm_wallet_client *w);
+long dvm_wallet_client_last_code(const dvm_wallet_client *w);
+
+/* GET /v1/keysets and /v1/keys/{id} for every keyset of unit sat; keyset
+ * ids are checked against their keys. Called lazily by the operations
+ * below; call it to refresh. */
+dvm_err dvm_wallet_client_load_keysets(dvm_wallet_client *w);
+
+/* The loaded keysets (borrowed, valid until the next load), for a payment
+ * policy (cashu/policy.h dvm_pay_policy_add_keyset). Loads if needed. */
+dvm_err dvm_wallet_client_keysets(dvm_wallet_client *w, const dvm_keyset **ks, size_t *n);
+
+dvm_err dvm_wallet_client_balance(dvm_wallet_client *w, dvm_wallet_balance *b);
+
+/* NUT-04: quote `amount` sats, poll the quote until PAID (at most
+ * timeout_ms; the fake backend pays at once), mint. The new proofs are
+ * UNSPENT. *minted (may be NULL) gets the sats minted. */
+dvm_err dvm_wallet_client_mint(dvm_wallet_client *w, uint64_t amount, uint64_t timeout_ms,
+                               uint64_t *minted);
+
+/* NUT-03: swap enough UNSPENT proofs into n_tokens micro-tokens of exactly
+ * token_sats each (plus change, which stays UNSPENT). The tokens' proofs are
+ * RESERVED until dvm_wallet_client_mark_sent or _release. *tokens gets a
+ * malloc'd array of n_tokens dvm_token (mint, unit "sat", proofs with DLEQ);
+ * free with dvm_wallet_tokens_free. DVM_ERR_LIMIT if the balance does not
+ * cover n_tokens * token_sats plus the input fee. */
+dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_t n_tokens,
+                                dvm_token **tokens);
+
+void dvm_wallet_tokens_free(dvm_token *tokens, size_t n);
+
+/* RESERVED -> SENT (handed to a peer) for t's proofs. */
+dvm_err dvm_wallet_client_mark_sent(dvm_wallet_client *w, const dvm_token *t);
+
+/* RESERVED -> UNSPENT for t's proofs (a micro-token that was not needed). */
+dvm_err dvm_wallet_client_release(dvm_wallet_client *w, const dvm_token *t);
+
+/* Every RESERVED proof back to UNSPENT (a customer starting up after a
+ * crash); *sats (may be NULL) gets the value released. */
+dvm_err dvm_wallet_client_release_reserved(dvm_wallet_client *w, uint64_t *sats);
+
+/* split(amount, 1) + mark_sent: *out gets one token worth exactly amount
+ * (free with dvm_token_free). */
+dvm_err dvm_wallet_client_send(dvm_wallet_client *w, uint64_t amount, dvm_token *out);
+
+/* Commit a token received from a peer as INCOMING (durable; a provider calls
+ * this before payment_ack). The token must name this client's mint and unit
+ * sat (DVM_ERR_INVALID). A proof the store already holds: DVM_ERR_EXISTS
+ * (nothing written). */
+dvm_err dvm_wallet_client_add_incoming(dvm_wallet_client *w, const dvm_token *t);
+
+/* Claim every INCOMING proof of this mint by swapping it into new proofs of
+ * ours (NUT-03, in batches of at most 200 inputs). Proofs the mint refuses
+ * (spent by someone else: 11001, forged: 10001) become REJECTED and are
+ * counted in *rejected (sats); a batch the mint refuses as a whole is
+ * retried proof by proof so one bad proof does not block the rest.
+ * *claimed gets the sats added to the balance (after fees). Both may be
+ * NULL. DVM_ERR_AGAIN if the mint is unreachable (nothing lost: the
+ * proofs stay INCOMING or their op stays open for recover). */
+dvm_err dvm_wallet_client_claim_incoming(dvm_wallet_client *w, uint64_t *claimed,
+                                         uint64_t *rejected);
+
+/* Receive a token now: add_incoming + claim of just its proofs. *received
+ * (may be NULL) gets the sats credited (after fees). If the token was
+ * already received (its proofs are known), the mint is asked: DVM_ERR_SPENT
+ * with code 11001 when it says they are spent. */
+dvm_err dvm_wallet_client_receive(dvm_wallet_client *w, const dvm_token *t, uint64_t *received);
+
+/* NUT-07 states of proofs (any proofs, e.g. a token's): states[i] for
+ * p[i]. */
+dvm_err dvm_wallet_client_check(dvm_wallet_client *w, const dvm_proof *p, size_t n,
+                                dvm_proof_state *states);
+
+/* NUT-05: melt quote for a bolt11 invoice, then pay it with UNSPENT proofs
+ * (swapping first for exact change). *paid (may be NULL) gets the invoice
+ * amount. */
+dvm_err dvm_wallet_client_melt(dvm_wallet_client *w, const char *invoice, uint64_t *paid);
+
+/* Finish operations left open by a crash or a lost reply: for each, ask
+ * the mint (checkstate, quote state, restore) and complete it (new proofs
+ * stored) or revert it (inputs back). *finished (may be NULL) counts the
+ * operations closed. DVM_ERR_AGAIN if the mint is unreachable (they stay
+ * open). */
+dvm_err dvm_wallet_client_recover(dvm_wallet_client *w, size_t *finished);
+
+/* Number of open operations (for tests and status lines). */
+dvm_err dvm_wallet_client_open_ops(dvm_wallet_client *w, size_t *n);
+
+#endif

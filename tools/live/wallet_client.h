@@ -17,6 +17,13 @@
  * what the mint says: NUT-07 checkstate (were the inputs spent?) and NUT-09
  * restore (re-fetch the signatures on our outputs).
  *
+ * Typical use: a provider opens its client, calls _recover (finish what a
+ * crash interrupted) and _claim_incoming (claim tokens committed but not
+ * yet claimed) at startup; on each payment _add_incoming before
+ * payment_ack; at job end _claim_incoming. A customer opens, calls _recover
+ * and _release_reserved, _mint if short, _split into micro-tokens after the
+ * offer, _mark_sent per token paid, _release for the ones left over.
+ *
  * Specs: NUT-01/02 keysets, NUT-03 swap, NUT-04 mint (bolt11), NUT-05 melt,
  * NUT-07 checkstate, NUT-09 restore, NUT-12 DLEQ (required on every
  * signature the mint returns; kept in the proofs with r, so receivers can

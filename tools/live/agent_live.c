@@ -9,12 +9,14 @@
 
 #include "cashu/policy.h"
 #include "cashu/token.h"
+#include "live/buyer.h"
 #include "live/identity.h"
 #include "live/processor.h"
 #include "live/stream_socket.h"
 #include "live/swarm.h"
 #include "live/wallet_client.h"
 #include "session/agent.h"
+#include "session/pipeline.h"
 #include "wire/codec.h"
 #include "wire/frame.h"
 #include "wire/topic.h"
@@ -38,7 +40,10 @@ struct ljob {
     uint64_t handle;
     uint64_t conn;
     char id[256];
-    dvm_proc_job *pj;
+    dvm_proc_job *pj;       /* the processor (pipeline: on the current batch) */
+    dvm_pipeline *pl;       /* SUB_KIND pipeline, or NULL */
+    dvm_buyer *sub;         /* the sub-task bought from --sub-peer */
+    bool paused;
     struct lagent *a;
     struct ljob *next;
 };
@@ -120,6 +125,9 @@ static void job_remove(struct lagent *a, struct ljob *j)
         }
     if (j->pj)
         dvm_proc_cancel(j->pj);
+    if (j->sub)
+        dvm_buyer_cancel(j->sub);
+    dvm_pipeline_free(j->pl);
     free(j);
 }
 
@@ -296,6 +304,136 @@ static void proc_error(void *ud, const char *msg)
     pump(a);
 }
 
+/* ---- the SUB_KIND pipeline ---------------------------------------------- */
+/* seeds/streaming-guide-p2p-cashu.md "Sub-task Delegation": buy the
+ * sub-task from --sub-peer, batch its chunks (core/session/pipeline.h), run
+ * our processor on each batch, stream the output on to our customer. */
+
+static void pl_pump(struct ljob *j);
+
+static void batch_chunk(void *ud, const char *data, size_t len)
+{
+    struct ljob *j = ud;
+    dvm_pipeline_on_processor_chunk(j->pl, data, len);
+    pl_pump(j);
+}
+
+static void batch_done(void *ud)
+{
+    struct ljob *j = ud;
+    j->pj = NULL;
+    dvm_pipeline_on_processor_done(j->pl);
+    pl_pump(j);
+}
+
+static void batch_error(void *ud, const char *msg)
+{
+    struct ljob *j = ud;
+    j->pj = NULL;
+    dvm_pipeline_on_processor_error(j->pl, msg, strlen(msg));
+    pl_pump(j);
+}
+
+static void sub_chunk(void *ud, const char *data, size_t len)
+{
+    struct ljob *j = ud;
+    if (dvm_pipeline_on_sub_chunk(j->pl, data, len) == DVM_ERR_LIMIT) {
+        const char *m = "pipeline backlog over its bound";
+        dvm_pipeline_on_sub_error(j->pl, m, strlen(m));
+        if (j->sub)
+            dvm_buyer_stop(j->sub);
+    }
+    pl_pump(j);
+}
+
+static void sub_end(void *ud, const dvm_buyer_result *r)
+{
+    struct ljob *j = ud;
+    struct lagent *a = j->a;
+    j->sub = NULL;
+    dvm_log_job(a->log, j->id, "sub_done", DVM_LS("sub_job", r->job_id),
+                DVM_LS("status", dvm_customer_status_name(r->status)), DVM_LU("chunks", r->chunks),
+                DVM_LU("sats_paid", r->sats_paid), DVM_LS("reason", r->reason));
+    if (r->status == DVM_CUSTOMER_OK || r->status == DVM_CUSTOMER_BUDGET_EXHAUSTED ||
+        r->status == DVM_CUSTOMER_STOPPED)
+        dvm_pipeline_on_sub_done(j->pl);
+    else {
+        char m[600];
+        snprintf(m, sizeof m, "sub-task failed: %s", r->reason[0] ? r->reason : dvm_customer_status_name(r->status));
+        dvm_pipeline_on_sub_error(j->pl, m, strlen(m));
+    }
+    pl_pump(j);
+}
+
+static void pl_pump(struct ljob *j)
+{
+    struct lagent *a = j->a;
+    dvm_pipeline_action x;
+    uint64_t h = j->handle;
+    while (j->pl && dvm_pipeline_next_action(j->pl, &x)) {
+        switch (x.type) {
+        case DVM_PLACT_PROCESS_BATCH: {
+            dvm_proc_cbs cbs = {batch_chunk, batch_done, batch_error, j};
+            char err[256];
+            dvm_log_job(a->log, j->id, "batch", DVM_LU("n", x.batch), DVM_LU("chars", x.chars));
+            if (dvm_proc_start(a->proc, x.text.ptr ? x.text.ptr : "", x.text.len, &cbs, &j->pj, err, sizeof err) !=
+                0) {
+                j->pj = NULL;
+                dvm_pipeline_on_processor_error(j->pl, err, strlen(err));
+            } else if (j->paused)
+                dvm_proc_pause(j->pj);
+            break;
+        }
+        case DVM_PLACT_OUTPUT:
+            if (dvm_agent_on_chunk(a->core, h, x.text.ptr, x.text.len, now_ms(a)) == DVM_ERR_LIMIT && j->pj)
+                dvm_proc_pause(j->pj);
+            break;
+        case DVM_PLACT_ERROR:
+            dvm_agent_on_generation_error(a->core, h, x.text.ptr, x.text.len, now_ms(a));
+            break;
+        case DVM_PLACT_DONE: dvm_agent_on_generation_done(a->core, h, now_ms(a)); break;
+        }
+        /* the job may have ended (DONE popped by pump below frees it): stop
+         * touching it once the core no longer knows it */
+        if (!dvm_agent_job(a->core, h))
+            break;
+    }
+    pump(a);
+}
+
+static void start_pipeline(struct lagent *a, struct ljob *j, dvm_str input)
+{
+    const dvm_agent_cfg *cfg = a->cfg;
+    dvm_pipeline_config pc;
+    dvm_pipeline_config_default(&pc);
+    pc.batch_chars = (size_t)cfg->sub_batch_size;
+    j->pl = dvm_pipeline_new(&pc);
+    char err[300] = "out of memory";
+    dvm_wallet_client *w = a->wallets[0];
+    dvm_wallet_balance bal;
+    if (j->pl && dvm_wallet_client_balance(w, &bal) == DVM_OK && bal.unspent < cfg->sub_budget) {
+        uint64_t minted = 0; /* fund the sub-task budget at our mint */
+        if (dvm_wallet_client_mint(w, cfg->sub_budget - bal.unspent, 30000, &minted) != DVM_OK) {
+            snprintf(err, sizeof err, "cannot fund the sub-task: %s", dvm_wallet_client_last_error(w));
+            dvm_agent_on_generation_error(a->core, j->handle, err, strlen(err), now_ms(a));
+            return;
+        }
+    }
+    dvm_buyer_opts o = {cfg->sub_kind, cfg->sub_budget, cfg->sub_max_sats_per_chunk, 0, 60000, cfg->sub_peer, w,
+                        a->log, "sub"};
+    dvm_buyer_cbs cb = {sub_chunk, sub_end, j};
+    if (!j->pl || dvm_buyer_start(a->loop, &o, input.ptr ? input.ptr : "", input.len, &cb, &j->sub, err,
+                                  sizeof err) != 0) {
+        j->sub = NULL;
+        char m[400];
+        snprintf(m, sizeof m, "sub-task failed: %s", err);
+        dvm_agent_on_generation_error(a->core, j->handle, m, strlen(m), now_ms(a));
+        return;
+    }
+    dvm_log_job(a->log, j->id, "sub_request", DVM_LS("sub_job", dvm_buyer_job_id(j->sub)),
+                DVM_LU("kind", cfg->sub_kind), DVM_LU("budget", cfg->sub_budget), DVM_LS("peer", cfg->sub_peer));
+}
+
 /* ---- executing the core's actions --------------------------------------- */
 
 static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
@@ -394,6 +532,10 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
     case DVM_PACT_START_GENERATION: {
         if (!j)
             break;
+        if (a->cfg->sub_kind) {
+            start_pipeline(a, j, p->input);
+            break;
+        }
         dvm_proc_cbs cbs = {proc_chunk, proc_done, proc_error, j};
         char err[256];
         if (dvm_proc_start(a->proc, p->input.ptr ? p->input.ptr : "", p->input.len, &cbs, &j->pj, err,
@@ -404,10 +546,14 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
         break;
     }
     case DVM_PACT_PAUSE_GENERATION:
+        if (j)
+            j->paused = true;
         if (j && j->pj)
             dvm_proc_pause(j->pj);
         break;
     case DVM_PACT_RESUME_GENERATION:
+        if (j)
+            j->paused = false;
         if (j && j->pj)
             dvm_proc_resume(j->pj);
         break;
@@ -416,6 +562,10 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
             dvm_proc_cancel(j->pj);
             j->pj = NULL;
         }
+        if (j && j->pl)
+            dvm_pipeline_cancel(j->pl);
+        if (j && j->sub)
+            dvm_buyer_stop(j->sub); /* the sub-provider ends with a result and claims */
         break;
     case DVM_PACT_SET_TIMER:
     case DVM_PACT_CANCEL_TIMER: break; /* one loop timer at dvm_agent_deadline */

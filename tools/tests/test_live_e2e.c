@@ -3,6 +3,11 @@
  * and provider crashes, the mint down at the end of a job, capacity. */
 #include "live_proc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include "cashu/proof.h"
 #include "live/processor.h"
 #include "live/wallet_client.h"
@@ -291,4 +296,103 @@ Test(e2e, demo_runs_and_reports)
     cr_assert_eq(claimed, paid, "the provider claimed what it was paid");
     cr_assert(json_is_integer(json_object_get(o, "ms")));
     json_decref(o);
+}
+
+Test(e2e, two_agent_pipeline_both_legs_stream_and_are_paid)
+{
+    char url[256], baddr[128], aaddr[128], mintf[300], peer[200], subpeer[200], wallet[400], bdir[200];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(bdir, sizeof bdir, "%s/b", dir);
+    cr_assert_eq(mkdir(bdir, 0700), 0);
+    lp *b = lp_start_agent(bdir, url, baddr, sizeof baddr, "--chunks=30", "--rate=200");
+    snprintf(subpeer, sizeof subpeer, "--sub-peer=%s", baddr);
+    lp *a = lp_start_agent(dir, url, aaddr, sizeof aaddr, "--kind=5302", "--sub-kind=5100", subpeer,
+                           "--sub-budget=50", "--sub-batch-size=40", "--processor=exec:/usr/bin/tr a-z A-Z");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", aaddr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    const char *prompt = "translate this";
+    lp *c = lp_start("customer", "customer", "--kind=5302", peer, mintf, wallet, "--budget=100", "--json",
+                     "--log-json", prompt, NULL);
+    cr_assert_eq(lp_wait_exit(c, 40000), 0, "customer: %s\nagent A: %s", c->errlog, a->errlog);
+    json_t *sum = last_json_line(c->out);
+    char want[4096];
+    dvm_builtin_text(prompt, strlen(prompt), 30, want, sizeof want);
+    for (char *p = want; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    cr_assert_str_eq(json_string_value(json_object_get(sum, "output")), want,
+                     "agent B's text, batched and upper-cased by agent A");
+    cr_assert_gt(json_integer_value(json_object_get(sum, "sats_paid")), 0);
+    json_decref(sum);
+    json_t *o = lp_wait_event(a, "sub_done", 10000);
+    cr_assert_not_null(o);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")), "ok");
+    cr_assert_eq(json_integer_value(json_object_get(o, "chunks")), 30, "the sub-task streamed all its chunks");
+    cr_assert_eq(json_integer_value(json_object_get(o, "sats_paid")), 30, "agent A paid agent B per chunk");
+    json_decref(o);
+    o = lp_wait_event(a, "claimed", 10000);
+    cr_assert_not_null(o, "agent A claims its pay");
+    json_decref(o);
+    o = lp_wait_event(b, "claimed", 10000);
+    cr_assert_not_null(o, "agent B claims its pay");
+    cr_assert_eq(json_integer_value(json_object_get(o, "sats")), 30);
+    json_decref(o);
+}
+
+Test(e2e, exit_codes_unreachable_and_price_too_high)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    /* nobody listens on the port of a socket we bound and closed */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    snprintf(peer, sizeof peer, "--peer=127.0.0.1:%u", ntohs(sa.sin_port));
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "--json", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 3, "no provider reachable: %s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")), "unreachable");
+    json_decref(o);
+
+    lp_start_agent(dir, url, addr, sizeof addr, "--sats-per-chunk=10");
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--max-sats-per-chunk=5", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 4, "price too high: %s", c->errlog);
+    cr_assert_eq(unspent_sats(wallet + strlen("--wallet="), url), 200, "nothing spent: the proofs stay in the wallet");
+}
+
+Test(e2e, stream_socket_publishes_what_the_customer_gets)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], sock[300], sockf[320];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(sock, sizeof sock, "%s/agent.sock", dir);
+    snprintf(sockf, sizeof sockf, "--stream-socket=%s", sock);
+    lp *t = lp_start("tail", "tail", "--text", sock, NULL); /* waits for the agent */
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=20", sockf);
+    /* the tail connects within its backoff; a chunk published before it
+     * does is dropped (fire-and-forget), so wait for it to connect */
+    uint64_t end = lp_now_ms() + 10000;
+    while (!strstr(t->errlog, "connected") && lp_now_ms() < end)
+        lp_pump(t, 50);
+    cr_assert(strstr(t->errlog, "connected"), "tail: %s", t->errlog);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=50", "tail me", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    char want[2048];
+    dvm_builtin_text("tail me", 7, 20, want, sizeof want);
+    cr_assert_str_eq(c->out, want);
+    cr_assert(lp_wait_stdout(t, strlen(want), 10000), "tail printed: %s", t->out);
+    cr_assert_str_eq(t->out, want, "dvm tail shows exactly what the customer received");
+    lp_signal(t, SIGTERM);
+    cr_assert_eq(lp_wait_exit(t, 5000), 0);
 }

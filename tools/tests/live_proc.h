@@ -41,14 +41,14 @@ typedef struct lp {
 
 static lp *lp_all[LP_MAX];
 
-static uint64_t lp_now_ms(void)
+static inline uint64_t lp_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static const char *lp_bin(void)
+static inline const char *lp_bin(void)
 {
     static char path[1024];
     const char *b = getenv("DVM_BIN");
@@ -58,7 +58,7 @@ static const char *lp_bin(void)
 }
 
 /* Start `dvm ARGS...` (NULL-terminated). */
-static lp *lp_start(const char *name, ...)
+static inline lp *lp_start(const char *name, ...)
 {
     const char *args[64];
     int n = 0;
@@ -101,7 +101,7 @@ static lp *lp_start(const char *name, ...)
 }
 
 /* Read what is available (waiting at most ms). */
-static void lp_pump(lp *p, int ms)
+static inline void lp_pump(lp *p, int ms)
 {
     struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
     if (poll(fds, 2, ms) <= 0)
@@ -145,7 +145,7 @@ static void lp_pump(lp *p, int ms)
 
 /* Next NDJSON log line with "event" == ev (earlier lines are consumed),
  * waiting at most timeout_ms; NULL on timeout or EOF. Caller decrefs. */
-static json_t *lp_wait_event(lp *p, const char *ev, uint64_t timeout_ms)
+static inline json_t *lp_wait_event(lp *p, const char *ev, uint64_t timeout_ms)
 {
     uint64_t end = lp_now_ms() + timeout_ms;
     for (;;) {
@@ -169,7 +169,7 @@ static json_t *lp_wait_event(lp *p, const char *ev, uint64_t timeout_ms)
 
 /* The first event `ev` anywhere in what stderr showed so far (also lines
  * lp_wait_event already consumed); NULL if none. Caller decrefs. */
-static json_t *lp_find_event(lp *p, const char *ev)
+static inline json_t *lp_find_event(lp *p, const char *ev)
 {
     lp_pump(p, 0);
     for (const char *s = p->errlog; *s;) {
@@ -187,7 +187,7 @@ static json_t *lp_find_event(lp *p, const char *ev)
 }
 
 /* Wait until stdout holds at least n bytes (or EOF/timeout). */
-static bool lp_wait_stdout(lp *p, size_t n, uint64_t timeout_ms)
+static inline bool lp_wait_stdout(lp *p, size_t n, uint64_t timeout_ms)
 {
     uint64_t end = lp_now_ms() + timeout_ms;
     while (p->out_len < n && lp_now_ms() < end && (p->out_fd >= 0 || p->err_fd >= 0))
@@ -197,7 +197,7 @@ static bool lp_wait_stdout(lp *p, size_t n, uint64_t timeout_ms)
 
 /* Wait for exit (reading output meanwhile); -1 on timeout, else the exit
  * status (128+signal when killed). */
-static int lp_wait_exit(lp *p, uint64_t timeout_ms)
+static inline int lp_wait_exit(lp *p, uint64_t timeout_ms)
 {
     uint64_t end = lp_now_ms() + timeout_ms;
     while (!p->exited) {
@@ -217,14 +217,14 @@ static int lp_wait_exit(lp *p, uint64_t timeout_ms)
     return p->status;
 }
 
-static void lp_signal(lp *p, int sig)
+static inline void lp_signal(lp *p, int sig)
 {
     if (!p->exited)
         kill(p->pid, sig);
 }
 
 /* Kill every process still running (SIGKILL, by pid) and reap it. */
-static void lp_kill_all(void)
+static inline void lp_kill_all(void)
 {
     for (int i = 0; i < LP_MAX; i++) {
         lp *p = lp_all[i];
@@ -244,7 +244,7 @@ static void lp_kill_all(void)
 }
 
 /* A mint on 127.0.0.1 (port 0 unless `port`), db in dir. URL into url. */
-static lp *lp_start_mint(const char *dir, uint16_t port, char *url, size_t cap)
+static inline lp *lp_start_mint(const char *dir, uint16_t port, char *url, size_t cap)
 {
     char db[512], listen[64];
     snprintf(db, sizeof db, "--db=%s/mint.db", dir);
@@ -269,7 +269,7 @@ static lp *lp_start_mint(const char *dir, uint16_t port, char *url, size_t cap)
 /* An agent with --log-json; extra flags after dir; its address into addr. */
 #define lp_start_agent(dir, mint_url, addr, cap, ...)                                                                \
     lp_start_agent_((dir), (mint_url), (addr), (cap), (const char *[]){__VA_ARGS__, NULL})
-static lp *lp_start_agent_(const char *dir, const char *mint_url, char *addr, size_t cap, const char **extra)
+static inline lp *lp_start_agent_(const char *dir, const char *mint_url, char *addr, size_t cap, const char **extra)
 {
     char mint[512], wallet[512], ident[512];
     snprintf(mint, sizeof mint, "--mint=%s", mint_url);

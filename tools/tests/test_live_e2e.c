@@ -396,3 +396,40 @@ Test(e2e, stream_socket_publishes_what_the_customer_gets)
     lp_signal(t, SIGTERM);
     cr_assert_eq(lp_wait_exit(t, 5000), 0);
 }
+
+Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], cdb[256];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=1000", "--rate=50");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=500", "--json", "--log-json", "long job",
+                     NULL);
+    json_t *o = lp_wait_event(agent, "payment_ack", 20000);
+    cr_assert_not_null(o, "%s", agent->errlog);
+    json_decref(o);
+    o = lp_wait_event(agent, "payment_ack", 20000);
+    cr_assert_not_null(o);
+    json_decref(o);
+    uint64_t t0 = lp_now_ms();
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0: %s", agent->errlog);
+    cr_assert_lt(lp_now_ms() - t0, 10000, "within 10 s");
+    json_t *cl = lp_find_event(agent, "claimed");
+    cr_assert_not_null(cl, "claimed before exiting: %s", agent->errlog);
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
+    json_decref(cl);
+    cr_assert_eq(lp_wait_exit(c, 15000), 0, "the customer got a result: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    uint64_t chunks = (uint64_t)json_integer_value(json_object_get(sum, "chunks"));
+    uint64_t total = (uint64_t)json_integer_value(json_object_get(sum, "total_sats"));
+    cr_assert_gt(chunks, 10);
+    cr_assert_lt(chunks, 1000, "the job was cut short");
+    cr_assert_gt(strlen(json_string_value(json_object_get(sum, "output"))), 0, "the result carries the output so far");
+    cr_assert_eq(total, claimed, "the result's total_sats is what was claimed");
+    json_decref(sum);
+    cr_assert_eq(sent_sats(cdb, url, true), claimed);
+}

@@ -366,9 +366,10 @@ json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *vers
     snprintf(ver, sizeof ver, "dvmstream/%.80s", version ? version : "0");
     return json_pack(
         "{s:s, s:s, s:s, s:{s:{s:[{s:s, s:s}], s:b}, s:{s:[{s:s, s:s}], s:b}, s:{s:b}, "
-        "s:{s:b}}}",
+        "s:{s:b}, s:{s:b}}}",
         "name", name ? name : "dvmstream mint", "version", ver, "description",
         description ? description : "dvmstream test mint (fake Lightning backend)", "nuts", "4",
         "methods", "method", "bolt11", "unit", "sat", "disabled", 0, "5", "methods", "method",
-        "bolt11", "unit", "sat", "disabled", 0, "7", "supported", 1, "12", "supported", 1);
+        "bolt11", "unit", "sat", "disabled", 0, "7", "supported", 1, "8", "supported", 1, "12",
+        "supported", 1);
 }

@@ -117,7 +117,7 @@ json_t *dvm_mint_keys_json(const dvm_mint *m, const char *id);
 /* NUT-02 {"keysets": [{"id","unit","active","input_fee_ppk"}]}. */
 json_t *dvm_mint_keysets_json(const dvm_mint *m);
 /* NUT-06 info: name, version "dvmstream/<version>", description, and the
- * nuts supported: 4 and 5 (bolt11, sat), 7 and 12. */
+ * nuts supported: 4 and 5 (bolt11, sat), 7, 8 and 12. */
 json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *version,
                            const char *description);
 

@@ -282,7 +282,19 @@ json_t *dvm_cashu_keyset_to_json(const dvm_keyset *ks)
     json_t *keys = dvm_cashu_keys_to_json(ks);
     if (!keys)
         return NULL;
-    return json_pack("{s:s, s:s, s:o}", "id", ks->id, "unit", ks->unit, "keys", keys);
+    json_t *o = json_pack("{s:s, s:s, s:o}", "id", ks->id, "unit", ks->unit, "keys", keys);
+    /* Version-01 ids cover the fee and the expiry: publish them when set. */
+    if (o && ks->input_fee_ppk &&
+        json_object_set_new(o, "input_fee_ppk", json_integer((json_int_t)ks->input_fee_ppk))) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && ks->final_expiry &&
+        json_object_set_new(o, "final_expiry", json_integer((json_int_t)ks->final_expiry))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 json_t *dvm_cashu_keyset_info_to_json(const dvm_keyset *ks)

@@ -39,7 +39,9 @@ dvm_err dvm_cashu_keyset_from_json(const dvm_cashu_ctx *ctx, const json_t *obj, 
 
 /* {"1": "02..", ...} (amounts ascending). */
 json_t *dvm_cashu_keys_to_json(const dvm_keyset *ks);
-/* {"id", "unit", "keys"}: an entry of GET /v1/keys (NUT-01). */
+/* {"id", "unit", "keys"}: an entry of GET /v1/keys (NUT-01), plus
+ * "input_fee_ppk" and "final_expiry" when non-zero (they are part of a
+ * version-01 id). */
 json_t *dvm_cashu_keyset_to_json(const dvm_keyset *ks);
 /* {"id", "unit", "active", "input_fee_ppk"}: an entry of GET /v1/keysets
  * (NUT-02). */

@@ -7,11 +7,12 @@
 
 #include "cashu/crypto.h"
 
-/* A fixed-capacity set of Ys (open addressing, no deletion). */
+/* A growable set of Ys (open addressing, linear probing, no deletion):
+ * memory follows use, so thousands of simulated providers stay cheap. */
 typedef struct {
     uint8_t (*keys)[DVM_POINT_BYTES];
     uint8_t *used;
-    size_t cap, n, max;
+    size_t cap, n, max; /* max: entries before the generation flips */
 } yset;
 
 static uint64_t fnv(const uint8_t *p, size_t n)
@@ -24,35 +25,26 @@ static uint64_t fnv(const uint8_t *p, size_t n)
     return h;
 }
 
-static dvm_err yset_init(yset *s, size_t max)
-{
-    size_t cap = 16;
-    while (cap < max * 2)
-        cap *= 2;
-    s->keys = calloc(cap, DVM_POINT_BYTES);
-    s->used = calloc(cap, 1);
-    if (!s->keys || !s->used)
-        return DVM_ERR_NOMEM;
-    s->cap = cap;
-    s->n = 0;
-    s->max = max;
-    return DVM_OK;
-}
-
 static void yset_free(yset *s)
 {
     free(s->keys);
     free(s->used);
+    s->keys = NULL;
+    s->used = NULL;
+    s->cap = s->n = 0;
 }
 
 static void yset_clear(yset *s)
 {
-    memset(s->used, 0, s->cap);
+    if (s->cap)
+        memset(s->used, 0, s->cap);
     s->n = 0;
 }
 
 static bool yset_has(const yset *s, const uint8_t *y)
 {
+    if (!s->cap)
+        return false;
     size_t i = (size_t)fnv(y, DVM_POINT_BYTES) & (s->cap - 1);
     while (s->used[i]) {
         if (memcmp(s->keys[i], y, DVM_POINT_BYTES) == 0)
@@ -62,33 +54,60 @@ static bool yset_has(const yset *s, const uint8_t *y)
     return false;
 }
 
-static void yset_add(yset *s, const uint8_t *y)
+/* Insert without growing (room reserved). */
+static void yset_put(uint8_t (*keys)[DVM_POINT_BYTES], uint8_t *used, size_t cap,
+                     const uint8_t *y, size_t *n)
 {
-    size_t i = (size_t)fnv(y, DVM_POINT_BYTES) & (s->cap - 1);
-    while (s->used[i]) {
-        if (memcmp(s->keys[i], y, DVM_POINT_BYTES) == 0)
+    size_t i = (size_t)fnv(y, DVM_POINT_BYTES) & (cap - 1);
+    while (used[i]) {
+        if (memcmp(keys[i], y, DVM_POINT_BYTES) == 0)
             return;
-        i = (i + 1) & (s->cap - 1);
+        i = (i + 1) & (cap - 1);
     }
-    memcpy(s->keys[i], y, DVM_POINT_BYTES);
-    s->used[i] = 1;
-    s->n++;
+    memcpy(keys[i], y, DVM_POINT_BYTES);
+    used[i] = 1;
+    (*n)++;
+}
+
+/* Room for `extra` more entries at load <= 1/2. */
+static dvm_err yset_reserve(yset *s, size_t extra)
+{
+    size_t need = (s->n + extra) * 2;
+    if (need <= s->cap)
+        return DVM_OK;
+    size_t cap = s->cap ? s->cap : 16;
+    while (cap < need)
+        cap *= 2;
+    uint8_t (*keys)[DVM_POINT_BYTES] = malloc(cap * DVM_POINT_BYTES);
+    uint8_t *used = calloc(cap, 1);
+    if (!keys || !used) {
+        free(keys);
+        free(used);
+        return DVM_ERR_NOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->used[i])
+            yset_put(keys, used, cap, s->keys[i], &n);
+    free(s->keys);
+    free(s->used);
+    s->keys = keys;
+    s->used = used;
+    s->cap = cap;
+    return DVM_OK;
 }
 
 typedef struct {
-    char url[DVM_MINT_URL_MAX + 1];
-} mint_entry;
-
-typedef struct {
-    int mint; /* index into mints */
+    int mint; /* index into urls */
     dvm_keyset ks;
 } ks_entry;
 
 struct dvm_pay_policy {
-    dvm_cashu_ctx *ctx;
-    mint_entry mints[DVM_PAY_POLICY_MAX_MINTS];
+    dvm_cashu_ctx *own_ctx;    /* NULL when the config lent one */
+    const dvm_cashu_ctx *ctx;
+    char *urls[DVM_PAY_POLICY_MAX_MINTS]; /* owned, without trailing '/' */
     size_t n_mints;
-    ks_entry *keysets; /* DVM_PAY_POLICY_MAX_KEYSETS */
+    ks_entry *keysets; /* grows up to DVM_PAY_POLICY_MAX_KEYSETS */
     size_t n_keysets;
     uint64_t max_unclaimed, unclaimed;
     yset gen[2]; /* gen[cur] is filled; the other is the older generation */
@@ -129,7 +148,7 @@ static int find_mint(const dvm_pay_policy *p, const char *url)
 {
     size_t n = url_len(url);
     for (size_t i = 0; i < p->n_mints; i++)
-        if (strlen(p->mints[i].url) == n && memcmp(p->mints[i].url, url, n) == 0)
+        if (strlen(p->urls[i]) == n && memcmp(p->urls[i], url, n) == 0)
             return (int)i;
     return -1;
 }
@@ -138,7 +157,9 @@ void dvm_pay_policy_free(dvm_pay_policy *p)
 {
     if (!p)
         return;
-    dvm_cashu_ctx_free(p->ctx);
+    dvm_cashu_ctx_free(p->own_ctx);
+    for (size_t i = 0; i < p->n_mints; i++)
+        free(p->urls[i]);
     free(p->keysets);
     yset_free(&p->gen[0]);
     yset_free(&p->gen[1]);
@@ -157,25 +178,29 @@ dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cf
     for (size_t i = 0; i < cfg->n_trusted; i++) {
         const char *u = cfg->trusted_mints[i];
         size_t n = u ? url_len(u) : 0;
-        if (n == 0 || n > DVM_MINT_URL_MAX) {
+        dvm_err e = n == 0 || n > DVM_MINT_URL_MAX ? DVM_ERR_INVALID : DVM_OK;
+        if (!e && !(p->urls[p->n_mints] = malloc(n + 1)))
+            e = DVM_ERR_NOMEM;
+        if (e) {
             dvm_pay_policy_free(p);
-            return DVM_ERR_INVALID;
+            return e;
         }
-        memcpy(p->mints[p->n_mints].url, u, n);
-        p->mints[p->n_mints++].url[n] = '\0';
+        memcpy(p->urls[p->n_mints], u, n);
+        p->urls[p->n_mints++][n] = '\0';
     }
     size_t cap = cfg->replay_capacity ? cfg->replay_capacity : 65536;
     size_t half = cap / 2 ? cap / 2 : 1;
+    p->gen[0].max = p->gen[1].max = half;
     p->max_unclaimed = cfg->max_unclaimed_sats;
-    p->keysets = calloc(DVM_PAY_POLICY_MAX_KEYSETS, sizeof *p->keysets);
-    dvm_err e = p->keysets ? dvm_cashu_ctx_new(&p->ctx, NULL) : DVM_ERR_NOMEM;
-    if (!e)
-        e = yset_init(&p->gen[0], half);
-    if (!e)
-        e = yset_init(&p->gen[1], half);
-    if (e) {
-        dvm_pay_policy_free(p);
-        return e;
+    if (cfg->ctx) {
+        p->ctx = cfg->ctx;
+    } else {
+        dvm_err e = dvm_cashu_ctx_new(&p->own_ctx, NULL);
+        if (e) {
+            dvm_pay_policy_free(p);
+            return e;
+        }
+        p->ctx = p->own_ctx;
     }
     *out = p;
     return DVM_OK;
@@ -195,6 +220,10 @@ dvm_err dvm_pay_policy_add_keyset(dvm_pay_policy *p, const char *mint_url, const
         }
     if (p->n_keysets >= DVM_PAY_POLICY_MAX_KEYSETS)
         return DVM_ERR_LIMIT;
+    ks_entry *grown = realloc(p->keysets, (p->n_keysets + 1) * sizeof *grown);
+    if (!grown)
+        return DVM_ERR_NOMEM;
+    p->keysets = grown;
     p->keysets[p->n_keysets].mint = m;
     p->keysets[p->n_keysets].ks = *ks;
     p->n_keysets++;
@@ -228,17 +257,22 @@ static bool seen(const dvm_pay_policy *p, const uint8_t *y)
     return yset_has(&p->gen[0], y) || yset_has(&p->gen[1], y);
 }
 
-static void remember(dvm_pay_policy *p, const uint8_t *y)
+/* Record n Ys (none seen before, all distinct): flips the generation first
+ * if they do not fit in the current one. DVM_ERR_NOMEM records nothing. */
+static dvm_err remember(dvm_pay_policy *p, const uint8_t (*Ys)[DVM_POINT_BYTES], size_t n)
 {
-    if (seen(p, y))
-        return;
     yset *cur = &p->gen[p->cur];
-    if (cur->n >= cur->max) {
+    if (cur->n > 0 && cur->n + n > cur->max) {
         p->cur ^= 1;
         cur = &p->gen[p->cur];
         yset_clear(cur);
     }
-    yset_add(cur, y);
+    dvm_err e = yset_reserve(cur, n);
+    if (e)
+        return e;
+    for (size_t i = 0; i < n; i++)
+        yset_put(cur->keys, cur->used, cur->cap, Ys[i], &cur->n);
+    return DVM_OK;
 }
 
 static int cmp33(const void *a, const void *b)
@@ -328,8 +362,10 @@ dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
         }
     }
     if (!all_dleq) {
-        for (size_t i = 0; i < t->n_proofs; i++)
-            remember(p, Ys[i]);
+        if (remember(p, (const uint8_t(*)[DVM_POINT_BYTES])Ys, t->n_proofs) != DVM_OK) {
+            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
+            goto done;
+        }
         *amount_sats = amount;
         v = say(DVM_PAY_SWAP_FIRST, reason, rlen,
                 "token has proofs without DLEQ: swap at the mint before crediting");
@@ -345,8 +381,10 @@ dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
                 (unsigned long long)p->max_unclaimed);
         goto done;
     }
-    for (size_t i = 0; i < t->n_proofs; i++)
-        remember(p, Ys[i]);
+    if (remember(p, (const uint8_t(*)[DVM_POINT_BYTES])Ys, t->n_proofs) != DVM_OK) {
+        v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
+        goto done;
+    }
     p->unclaimed += amount;
     *amount_sats = amount;
     v = say(DVM_PAY_ACCEPT, reason, rlen, "accepted %llu sats", (unsigned long long)amount);

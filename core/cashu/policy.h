@@ -17,9 +17,12 @@
  *    bounded by max_unclaimed_sats: past it the answer is "claim first".
  *
  * Replay memory is bounded: two generations of at most replay_capacity/2
- * Ys each; the policy remembers at least the last replay_capacity/2 Ys it
- * accepted and never more than replay_capacity (~40 bytes each). Older
- * replays are still caught by the mint at claim time (11001). */
+ * Ys each (a single token may overfill one by up to DVM_TOKEN_MAX_PROOFS);
+ * the policy remembers at least the last replay_capacity/2 Ys it recorded
+ * and never more than replay_capacity + DVM_TOKEN_MAX_PROOFS. Memory grows
+ * with use (about 70 bytes per Y at load <= 1/2), so an idle policy costs
+ * under 1 KiB plus ~2.2 KiB per keyset added. Older replays are still
+ * caught by the mint at claim time (11001). */
 #ifndef DVM_CASHU_POLICY_H
 #define DVM_CASHU_POLICY_H
 
@@ -27,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cashu/crypto.h"
 #include "cashu/keyset.h"
 #include "cashu/proof.h"
 #include "common/err.h"
@@ -58,6 +62,8 @@ typedef struct dvm_pay_policy_config {
     size_t n_trusted;                 /* 1..DVM_PAY_POLICY_MAX_MINTS */
     uint64_t max_unclaimed_sats;      /* 0 means unlimited */
     size_t replay_capacity;           /* Ys remembered; 0 means 65536 */
+    const dvm_cashu_ctx *ctx;         /* borrowed crypto context (must outlive
+                                         the policy); NULL: the policy makes its own */
 } dvm_pay_policy_config;
 
 typedef struct dvm_pay_policy dvm_pay_policy;

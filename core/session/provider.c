@@ -510,6 +510,11 @@ dvm_err dvm_provider_handle_msg(dvm_provider *p, const dvm_msg *m, uint64_t now_
     begin(p);
     if (p->state == DVM_PROVIDER_DONE)
         return DVM_ERR_STATE;
+    if (p->state != DVM_PROVIDER_IDLE && m->type != DVM_MSG_REQUEST) {
+        dvm_str id = dvm_provider_job_id(p);
+        if (m->id.len != id.len || (id.len && memcmp(m->id.ptr, id.ptr, id.len) != 0))
+            return DVM_ERR_NOT_FOUND;
+    }
     switch (m->type) {
     case DVM_MSG_REQUEST: return on_request(p, m, now_ms);
     case DVM_MSG_PAYMENT: return on_payment(p, m);

@@ -168,6 +168,7 @@ void dvm_provider_free(dvm_provider *p);
 /* Feed a decoded message from the customer. Accepted: `request` (IDLE
  * only), `payment`, `stop`. Errors (nothing else changes):
  *   DVM_ERR_STATE   request when not IDLE, or any message when DONE
+ *   DVM_ERR_NOT_FOUND payment/stop whose id is not this job's (ignored)
  *   DVM_ERR_PROTO   a provider->customer type, or payment/stop before the
  *                   request; no action is emitted
  *   DVM_ERR_LIMIT   payment over max_payments/max_token_bytes (an `error`

@@ -118,7 +118,8 @@ Test(policy, unknown_keyset_asks_for_keys)
 {
     dvm_token t = token_of(2);
     const char *trusted[] = {MINT_URL};
-    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1};
+    /* This one borrows the test's crypto context. */
+    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1, .ctx = env.ctx};
     dvm_pay_policy_free(pol);
     cr_assert_eq(dvm_pay_policy_new(&pol, &cfg), DVM_OK);
     uint64_t amount;

@@ -522,3 +522,17 @@ Test(customer, early_pay_required_is_not_paid_twice)
     cr_assert_eq(drain_c(c, DVM_CACT_NEED_TOKEN, NULL), 1);
     dvm_customer_free(c);
 }
+
+Test(provider, messages_for_another_job_id_are_ignored)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    dvm_msg m = mk(DVM_MSG_STOP, "other");
+    cr_assert_eq(dvm_provider_handle_msg(p, &m, 1), DVM_ERR_NOT_FOUND);
+    dvm_provider_action a;
+    cr_assert(!dvm_provider_next_action(p, &a));
+    dvm_provider_stats st;
+    dvm_provider_get_stats(p, &st);
+    cr_assert_eq(st.state, DVM_PROVIDER_OFFERED);
+    dvm_provider_free(p);
+}

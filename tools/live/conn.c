@@ -13,6 +13,7 @@
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define CLOSE_FLUSH_TIMEOUT_MS 5000
 #define READ_CHUNK 65536
+#define SPARE_MAX_BYTES ((size_t)4 << 20)
 
 struct dvm_conn {
     uv_loop_t *loop;
@@ -32,10 +33,13 @@ struct dvm_conn {
     void *close_owner;
     bool initiator, open, closing, closed, tcp_inited, reading, read_paused, over_high, writing, shutting;
     bool gai_pending;
+    bool shut_done;   /* our FIN is out */
+    bool peer_ended;  /* the peer's FIN arrived */
     int refs; /* libuv handles/requests that will still call back */
     dvm_buf pending;
     uint8_t *inflight;
-    size_t inflight_len;
+    size_t inflight_len, inflight_cap;
+    dvm_buf spare; /* the last written buffer, reused for the next batch */
     size_t hard_cap;
     dvm_err close_err;
     const char *close_reason;
@@ -86,6 +90,7 @@ static void finalize(dvm_conn *c)
         c->cb.on_close(c, c->close_err, c->close_reason ? c->close_reason : "closed", c->ud);
     dvm_secretstream_free(&c->ss);
     dvm_buf_free(&c->pending);
+    dvm_buf_free(&c->spare);
     free(c->inflight);
     sodium_memzero(&c->kp, sizeof c->kp);
     free(c);
@@ -120,8 +125,12 @@ void dvm_conn_abort(dvm_conn *c, dvm_err err, const char *reason)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     dvm_conn *c = req->data;
-    (void)status;
-    dvm_conn_abort(c, DVM_OK, "closed");
+    if (!c->closed) {
+        if (status < 0)
+            dvm_conn_abort(c, DVM_ERR_STATE, uv_strerror(status));
+        else if ((c->shut_done = true) && c->peer_ended)
+            dvm_conn_abort(c, DVM_OK, c->close_reason ? c->close_reason : "closed");
+    }
     unref(c); /* the shutdown request's ref */
 }
 
@@ -141,7 +150,21 @@ static void maybe_shutdown(dvm_conn *c)
 static void on_close_deadline(uv_timer_t *t)
 {
     dvm_conn *c = t->data;
-    dvm_conn_abort(c, DVM_ERR_LIMIT, "close timed out with data unsent");
+    if (c->shut_done)
+        dvm_conn_abort(c, DVM_OK, "closed (the peer did not end its side in time)");
+    else
+        dvm_conn_abort(c, DVM_ERR_LIMIT, "close timed out with data unsent");
+}
+
+/* Graceful end: flush, send FIN, keep reading until the peer's FIN. */
+static void begin_close(dvm_conn *c, const char *reason)
+{
+    c->closing = true;
+    c->close_reason = reason;
+    c->open = false;
+    uv_timer_stop(&c->ka_timer);
+    uv_timer_start(&c->timer, on_close_deadline, CLOSE_FLUSH_TIMEOUT_MS, 0);
+    maybe_shutdown(c);
 }
 
 void dvm_conn_close(dvm_conn *c)
@@ -152,11 +175,7 @@ void dvm_conn_close(dvm_conn *c)
         dvm_conn_abort(c, DVM_OK, "closed before the handshake completed");
         return;
     }
-    c->closing = true;
-    c->open = false;
-    uv_timer_stop(&c->ka_timer);
-    uv_timer_start(&c->timer, on_close_deadline, CLOSE_FLUSH_TIMEOUT_MS, 0);
-    maybe_shutdown(c);
+    begin_close(c, "closed");
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -166,7 +185,14 @@ static void flush(dvm_conn *c);
 static void on_write(uv_write_t *req, int status)
 {
     dvm_conn *c = req->data;
-    free(c->inflight);
+    /* Keep the written buffer for reuse unless it is large. */
+    if (!c->spare.data && c->inflight_cap <= SPARE_MAX_BYTES) {
+        c->spare.data = c->inflight;
+        c->spare.cap = c->inflight_cap;
+        c->spare.len = 0;
+    } else {
+        free(c->inflight);
+    }
     c->inflight = NULL;
     c->bytes_out += c->inflight_len;
     c->inflight_len = 0;
@@ -192,8 +218,15 @@ static void flush(dvm_conn *c)
         return;
     c->inflight = c->pending.data;
     c->inflight_len = c->pending.len;
+    c->inflight_cap = c->pending.cap;
     size_t max = c->pending.max;
-    dvm_buf_init(&c->pending, max);
+    if (c->spare.data) {
+        c->pending = c->spare;
+        c->pending.max = max;
+        dvm_buf_init(&c->spare, 0);
+    } else {
+        dvm_buf_init(&c->pending, max);
+    }
     uv_buf_t b = uv_buf_init((char *)c->inflight, (unsigned)c->inflight_len);
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
@@ -279,7 +312,7 @@ static void ss_on_handshake(void *ctx)
 static void ss_on_message(void *ctx, const uint8_t *msg, size_t len)
 {
     dvm_conn *c = ctx;
-    if (c->closed || c->closing)
+    if (c->closed)
         return;
     c->msgs_in++;
     if (c->cb.on_message)
@@ -301,10 +334,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread == UV_EOF) {
-            if (c->open || c->closing)
-                dvm_conn_abort(c, DVM_OK, "peer closed the connection");
-            else
+            c->peer_ended = true;
+            if (c->closing) {
+                if (c->shut_done)
+                    dvm_conn_abort(c, DVM_OK, c->close_reason ? c->close_reason : "closed");
+            } else if (c->open) {
+                /* the peer ended its side: flush ours, then close */
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = false;
+                begin_close(c, "peer closed the connection");
+            } else {
                 dvm_conn_abort(c, DVM_ERR_PROTO, "peer closed the connection during the handshake");
+            }
         } else {
             dvm_conn_abort(c, DVM_ERR_STATE, uv_strerror((int)nread));
         }
@@ -313,8 +354,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->bytes_in += (uint64_t)nread;
-    if (c->closing)
-        return; /* draining our side; the peer's messages are no longer wanted */
     if (c->open && c->opts.idle_timeout_ms)
         uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
     dvm_err e = dvm_secretstream_recv(&c->ss, c->rbuf, (size_t)nread, &c->pending);
@@ -502,6 +541,8 @@ dvm_conn *dvm_dial(uv_loop_t *loop, const char *host, uint16_t port, const dvm_n
     return c;
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 static void on_connection(uv_stream_t *server, int status)
 {
     dvm_listener *l = server->data;
@@ -509,8 +550,17 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     dvm_err e;
     dvm_conn *c = conn_new(l->loop, false, &l->kp, &l->opts, &e);
-    if (!c)
+    if (!c) {
+        /* Out of memory: accept and drop it, or libuv stops accepting. */
+        uv_tcp_t *t = malloc(sizeof *t);
+        if (t && uv_tcp_init(l->loop, t) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)t);
+            uv_close((uv_handle_t *)t, free_handle);
+        } else {
+            free(t);
+        }
         return;
+    }
     c->opts.pin_remote = false;
     if (uv_tcp_init(l->loop, &c->tcp) != 0) {
         dvm_conn_abort(c, DVM_ERR_STATE, "cannot create a TCP handle");

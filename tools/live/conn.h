@@ -112,8 +112,13 @@ size_t dvm_conn_queued_bytes(const dvm_conn *c);
 void dvm_conn_pause_reading(dvm_conn *c);
 void dvm_conn_resume_reading(dvm_conn *c);
 
-/* Close gracefully: queued messages are written, the socket is shut down,
- * then on_close(DVM_OK, "closed") fires. Idempotent. */
+/* Close gracefully (like a stream's end()): no more sends; queued messages
+ * are written, our side is shut down (FIN), and messages the peer still
+ * sends before its own end are delivered; on_close(DVM_OK, "closed") fires
+ * when the peer ended too, or 5 s after our FIN at the latest (still
+ * DVM_OK; DVM_ERR_LIMIT if our data could not be written by then).
+ * When the peer ends first, the conn does the same by itself: on_close
+ * reason "peer closed the connection". Idempotent. */
 void dvm_conn_close(dvm_conn *c);
 
 /* Close now with an error code and static reason (on_close gets them). */

@@ -120,6 +120,8 @@ typedef struct dvm_swarm_direct_config {
     const char *listen;             /* "HOST:PORT" for servers, or NULL */
     const char *peers;              /* "HOST:PORT[@HEX][,...]" for clients, or NULL */
     dvm_conn_options conn;          /* timeouts, backpressure, limits for every conn */
+    unsigned max_connections;       /* accepted + dialed conns alive at once; 0 = 1024;
+                                       accepted conns beyond it are closed at once */
     unsigned dial_attempts;         /* per peer; 0 = 1 */
     uint64_t dial_retry_ms;         /* delay between attempts; 0 = 1000 */
 } dvm_swarm_direct_config;

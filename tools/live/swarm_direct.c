@@ -7,6 +7,7 @@
 #include "live/swarm.h"
 
 #define DEFAULT_RETRY_MS 1000
+#define DEFAULT_MAX_CONNECTIONS 1024
 
 typedef struct direct direct;
 
@@ -24,6 +25,7 @@ struct direct {
     dvm_swarm base;
     dvm_conn_options conn_opts;
     unsigned max_attempts;
+    unsigned max_connections;
     uint64_t retry_ms;
     bool has_listen;
     dvm_peer_addr listen_addr;
@@ -103,8 +105,8 @@ static void on_accept(dvm_listener *l, dvm_conn *c, void *ud)
 {
     direct *d = ud;
     (void)l;
-    if (d->destroyed || !track(d, c)) {
-        dvm_conn_abort(c, DVM_ERR_STATE, "not accepting connections");
+    if (d->destroyed || d->n_conns >= d->max_connections || !track(d, c)) {
+        dvm_conn_abort(c, DVM_ERR_LIMIT, "too many connections");
         return;
     }
     dvm_conn_set_callbacks(c, &ACCEPTED_CBS, d);
@@ -290,6 +292,7 @@ dvm_swarm *dvm_swarm_direct_new(uv_loop_t *loop, const dvm_noise_keypair *kp, co
     d->base.ud = ud;
     d->conn_opts = cfg->conn;
     d->max_attempts = cfg->dial_attempts ? cfg->dial_attempts : 1;
+    d->max_connections = cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS;
     d->retry_ms = cfg->dial_retry_ms ? cfg->dial_retry_ms : DEFAULT_RETRY_MS;
     d->refs = 1;
     dvm_err e = DVM_OK;

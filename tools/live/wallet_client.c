@@ -28,6 +28,7 @@ struct dvm_wallet_client {
     bool loaded;
     char last_error[256];
     long last_code;
+    uint64_t rejected_sats; /* set by run_swap: inputs it marked REJECTED */
 };
 
 static void sodium_fill(void *ctx, uint8_t *buf, size_t len)
@@ -282,14 +283,59 @@ static json_t *outputs_json(const dvm_wallet_output *outs, size_t n)
 
 /* ---- swap core ------------------------------------------------------------------------- */
 
-/* Run a prepared swap already recorded as operation `op`. On success the
- * new proofs are stored (token outputs RESERVED if reserve_tokens) and
- * *news (if non-NULL) gets a malloc'd copy of them. */
+/* NUT codes that say a single input proof itself is bad (malformed,
+ * forged, spent, duplicated, unknown keyset): such a proof can never be
+ * claimed. */
+static bool proof_fault(long code)
+{
+    return code == DVM_NUT_GENERIC || code == DVM_NUT_PROOF_VERIFICATION_FAILED ||
+           code == DVM_NUT_PROOFS_SPENT || code == DVM_NUT_DUPLICATE_INPUTS ||
+           code == DVM_NUT_KEYSET_UNKNOWN;
+}
+
+/* The mint refused swap `op` (nothing happened there). A single bad input
+ * becomes REJECTED; with several inputs and 11001, the spent ones (asked
+ * with checkstate) become REJECTED and the rest go back to `prev`;
+ * otherwise every input goes back to `prev`. w->rejected_sats counts what
+ * was rejected. */
+static dvm_err swap_refused(dvm_wallet_client *w, int64_t op, const dvm_wallet_swap *sw,
+                            dvm_wproof_state prev, long code)
+{
+    if (sw->n_inputs == 1 && proof_fault(code)) {
+        w->rejected_sats += sw->inputs[0].amount;
+        return dvm_wallet_store_op_finish(w->store, op, NULL, 0, NULL, DVM_WPROOF_REJECTED);
+    }
+    dvm_err e = dvm_wallet_store_op_revert(w->store, op, -1);
+    if (e || code != DVM_NUT_PROOFS_SPENT)
+        return e;
+    dvm_proof_state *st = calloc(sw->n_inputs, sizeof *st);
+    if (!st)
+        return DVM_ERR_NOMEM;
+    char keep_err[sizeof w->last_error];
+    long keep_code = w->last_code;
+    memcpy(keep_err, w->last_error, sizeof keep_err);
+    if (dvm_wallet_client_check(w, sw->inputs, sw->n_inputs, st) == DVM_OK) {
+        for (size_t i = 0; i < sw->n_inputs; i++)
+            if (st[i] == DVM_PROOF_SPENT &&
+                dvm_wallet_store_move(w->store, &sw->inputs[i], 1, prev, DVM_WPROOF_REJECTED) == DVM_OK)
+                w->rejected_sats += sw->inputs[i].amount;
+    }
+    memcpy(w->last_error, keep_err, sizeof keep_err);
+    w->last_code = keep_code;
+    free(st);
+    return DVM_OK;
+}
+
+/* Run a prepared swap already recorded as operation `op` (inputs were in
+ * state `prev`). On success the new proofs are stored (token outputs
+ * RESERVED if reserve_tokens) and *news (if non-NULL) gets a malloc'd copy
+ * of them. */
 static dvm_err run_swap(dvm_wallet_client *w, int64_t op, const dvm_wallet_swap *sw,
-                        bool reserve_tokens, dvm_proof **news)
+                        dvm_wproof_state prev, bool reserve_tokens, dvm_proof **news)
 {
     if (news)
         *news = NULL;
+    w->rejected_sats = 0;
     json_t *req = json_pack("{s:o, s:o}", "inputs", dvm_cashu_proofs_to_json(sw->inputs, sw->n_inputs),
                             "outputs", outputs_json(sw->outputs, sw->n_outputs));
     if (!req)
@@ -301,15 +347,8 @@ static dvm_err run_swap(dvm_wallet_client *w, int64_t op, const dvm_wallet_swap 
     if (e == DVM_ERR_AGAIN)
         return http_err(w, e, "POST /v1/swap", &he); /* op stays open: recover */
     if (e) {
-        /* The mint refused: nothing happened. Spent (11001) or forged
-         * (10001) inputs are dead; anything else returns them. */
         http_err(w, e, "POST /v1/swap", &he);
-        bool dead = he.code == DVM_NUT_PROOFS_SPENT || he.code == DVM_NUT_PROOF_VERIFICATION_FAILED;
-        dvm_wallet_op row = {0};
-        (void)row;
-        dvm_err e2 = dead ? dvm_wallet_store_op_finish(w->store, op, NULL, 0, NULL,
-                                                       DVM_WPROOF_REJECTED)
-                          : dvm_wallet_store_op_revert(w->store, op, -1);
+        dvm_err e2 = swap_refused(w, op, sw, prev, he.code);
         return e2 ? e2 : e;
     }
     dvm_proof *proofs = calloc(sw->n_outputs ? sw->n_outputs : 1, sizeof *proofs);
@@ -551,7 +590,7 @@ dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_
         e = set_err(w, e, 0, "cannot record the swap");
         goto done;
     }
-    if ((e = run_swap(w, op, &sw, true, &news)))
+    if ((e = run_swap(w, op, &sw, DVM_WPROOF_UNSPENT, true, &news)))
         goto done;
     dvm_token *ts = calloc(n_tokens, sizeof *ts);
     if (!ts) {
@@ -664,6 +703,7 @@ static dvm_err claim_batch(dvm_wallet_client *w, const dvm_proof *ins, size_t n,
                            uint64_t *credited)
 {
     *credited = 0;
+    w->rejected_sats = 0;
     const dvm_keyset *ks;
     dvm_err e = need_active(w, &ks);
     if (e)
@@ -691,7 +731,7 @@ static dvm_err claim_batch(dvm_wallet_client *w, const dvm_proof *ins, size_t n,
         dvm_wallet_swap_free(&sw);
         return set_err(w, e, 0, "cannot record the claim");
     }
-    e = run_swap(w, op, &sw, false, NULL);
+    e = run_swap(w, op, &sw, DVM_WPROOF_INCOMING, false, NULL);
     if (e == DVM_OK)
         *credited = sw.change;
     dvm_wallet_swap_free(&sw);
@@ -703,7 +743,8 @@ dvm_err dvm_wallet_client_claim_incoming(dvm_wallet_client *w, uint64_t *claimed
 {
     uint64_t got = 0, lost = 0;
     dvm_err e = DVM_OK;
-    for (int round = 0; round < 10000; round++) {
+    /* Each round claims or rejects at least one proof, or stops. */
+    for (int round = 0; round < 100000; round++) {
         dvm_proof *all = NULL;
         size_t n = 0;
         if ((e = dvm_wallet_store_list(w->store, dvm_mint_client_url(w->http), DVM_WPROOF_INCOMING,
@@ -716,42 +757,33 @@ dvm_err dvm_wallet_client_claim_incoming(dvm_wallet_client *w, uint64_t *claimed
             break;
         }
         size_t take = n < CLAIM_BATCH ? n : CLAIM_BATCH;
-        uint64_t c = 0, value = 0;
-        dvm_wallet_total(all, take, &value);
+        uint64_t c = 0;
         e = claim_batch(w, all, take, &c);
-        if (e == DVM_OK) {
-            got += c;
-        } else if (e == DVM_ERR_SPENT || e == DVM_ERR_PROTO) {
-            /* The batch was refused as a whole. With several proofs, retry
-             * one by one so the good ones are still claimed; a single proof
-             * refused as spent/forged is REJECTED by run_swap already. */
-            if (take > 1 && w->last_code != 0) {
-                for (size_t i = 0; i < take; i++) {
-                    uint64_t c1 = 0;
-                    dvm_err e1 = claim_batch(w, &all[i], 1, &c1);
-                    if (e1 == DVM_OK)
-                        got += c1;
-                    else if (e1 == DVM_ERR_SPENT || (e1 == DVM_ERR_PROTO && w->last_code != 0))
-                        lost += all[i].amount;
-                    else {
-                        e = e1;
-                        free(all);
-                        goto out;
-                    }
-                }
-                e = DVM_OK;
-            } else if (take == 1) {
-                lost += value;
-                e = DVM_OK;
-            }
-            if (e) {
-                free(all);
-                break;
-            }
-        } else {
+        got += c;
+        lost += w->rejected_sats;
+        if (e == DVM_OK || (e == DVM_ERR_SPENT && w->rejected_sats > 0)) {
+            e = DVM_OK;
             free(all);
-            break;
+            continue;
         }
+        if ((e != DVM_ERR_SPENT && e != DVM_ERR_PROTO) || w->last_code == 0 || take == 1) {
+            free(all);
+            break; /* unreachable mint, storage, or a refusal not about a proof */
+        }
+        /* The batch was refused as a whole (a forged proof inside): claim
+         * proof by proof so the good ones are still claimed. */
+        for (size_t i = 0; i < take; i++) {
+            uint64_t c1 = 0;
+            dvm_err e1 = claim_batch(w, &all[i], 1, &c1);
+            got += c1;
+            lost += w->rejected_sats;
+            if (e1 != DVM_OK && w->rejected_sats == 0) {
+                e = e1;
+                free(all);
+                goto out;
+            }
+        }
+        e = DVM_OK;
         free(all);
     }
 out:

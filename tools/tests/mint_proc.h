@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,8 @@ static inline void mp_kill_all(void)
 
 /* Start `dvm mint --listen 127.0.0.1:0 --db DB --quiet [extra...]`
  * (extra NULL-terminated, may be NULL). Reads the port within 10 s. */
-static inline void mp_start(struct mint_proc *m, const char *db, const char *const *extra)
+static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
+                                 const char *const *extra)
 {
     char dbcopy[sizeof m->db];
     snprintf(dbcopy, sizeof dbcopy, "%s", db); /* db may alias m->db */
@@ -110,8 +112,10 @@ static inline void mp_start(struct mint_proc *m, const char *db, const char *con
     int k = 0;
     argv[k++] = mp_dvm();
     argv[k++] = "mint";
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     argv[k++] = "--listen";
-    argv[k++] = "127.0.0.1:0";
+    argv[k++] = listen;
     argv[k++] = "--db";
     argv[k++] = db;
     argv[k++] = "--quiet";
@@ -150,6 +154,11 @@ static inline void mp_start(struct mint_proc *m, const char *db, const char *con
     m->port = atoi(at + strlen(pfx));
     cr_assert(m->port > 0 && m->port < 65536);
     snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d", m->port);
+}
+
+static inline void mp_start(struct mint_proc *m, const char *db, const char *const *extra)
+{
+    mp_start_port(m, db, 0, extra);
 }
 
 /* Stop with sig (SIGTERM: clean; SIGKILL: crash); returns the wait status. */
@@ -262,15 +271,15 @@ static inline long mp_code(json_t *reply)
  * "NAME=VALUE" entries (NULL-terminated or NULL), stdin from `in` (may be
  * NULL); capture stdout into out (cap bytes). Returns the exit code (-1 on
  * signal/timeout). Bounded by 60 s. */
-static inline int mp_run(const char *const *args, const char *const *env, const char *in, char *out,
-                  size_t cap)
+static inline int mp_exec(const char *prog, const char *const *args, const char *const *env,
+                          const char *in, char *out, size_t cap)
 {
     int po[2], pi[2];
     cr_assert_eq(pipe(po), 0);
     cr_assert_eq(pipe(pi), 0);
     const char *argv[32];
     int k = 0;
-    argv[k++] = mp_dvm();
+    argv[k++] = prog;
     for (int i = 0; args[i] && k < 31; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
@@ -285,7 +294,7 @@ static inline int mp_run(const char *const *args, const char *const *env, const 
         close(pi[1]);
         for (int i = 0; env && env[i]; i++)
             putenv((char *)env[i]);
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     mp_track(pid);
@@ -324,6 +333,12 @@ static inline int mp_run(const char *const *args, const char *const *env, const 
     }
     mp_untrack(pid);
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static inline int mp_run(const char *const *args, const char *const *env, const char *in,
+                         char *out, size_t cap)
+{
+    return mp_exec(mp_dvm(), args, env, in, out, cap);
 }
 
 /* Kill what is left and remove the temporary directory (call from .fini). */

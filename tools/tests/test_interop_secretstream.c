@@ -559,3 +559,102 @@ Test(interop_secretstream, pinned_dial_rejects_another_key)
     free(x.scratch);
     teardown_loop(&loop);
 }
+
+/* ---- the `dvm pipe` CLI against the JS echo peer ----------------------------- */
+
+typedef struct proc_io {
+    uv_process_t proc;
+    uv_pipe_t in, out;
+    uv_write_t w;
+    bool exited;
+    int64_t status;
+    char out_buf[4096];
+    size_t out_len;
+} proc_io;
+
+static void pio_exit(uv_process_t *p, int64_t status, int sig)
+{
+    proc_io *io = p->data;
+    (void)sig;
+    io->exited = true;
+    io->status = status;
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (g_pids[i] == p->pid)
+            g_pids[i] = 0;
+}
+
+static void pio_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    proc_io *io = s->data;
+    if (n < 0) {
+        uv_read_stop(s);
+        return;
+    }
+    size_t room = sizeof io->out_buf - 1 - io->out_len;
+    size_t take = (size_t)n < room ? (size_t)n : room;
+    memcpy(io->out_buf + io->out_len, b->base, take);
+    io->out_len += take;
+    io->out_buf[io->out_len] = '\0';
+}
+
+static void pio_written(uv_write_t *w, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)w->handle, NULL); /* close stdin: end of input */
+}
+
+static bool pio_done(void *p) { return ((proc_io *)p)->exited; }
+
+Test(interop_secretstream, dvm_pipe_talks_to_the_js_peer)
+{
+    const char *bin = getenv("DVM_BIN");
+    cr_assert(bin, "DVM_BIN must point at build/bin");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    jspeer js;
+    js_spawn(&loop, &js, "responder", "0", "echo", NULL);
+    cr_assert(run_until(&loop, js_listening, &js, WAIT_MS));
+    json_t *l = js_event(&js, "listening");
+    cr_assert(l);
+    char peer[200], dvm[512], idpath[] = "/tmp/dvm-pipe-id-XXXXXX";
+    int fd = mkstemp(idpath);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(idpath); /* dvm creates it */
+    snprintf(peer, sizeof peer, "127.0.0.1:%lld@%s", (long long)json_integer_value(json_object_get(l, "port")),
+             json_string_value(json_object_get(l, "publicKey")));
+    snprintf(dvm, sizeof dvm, "%s/dvm", bin);
+
+    proc_io io;
+    memset(&io, 0, sizeof io);
+    uv_pipe_init(&loop, &io.in, 0);
+    uv_pipe_init(&loop, &io.out, 0);
+    io.in.data = io.out.data = io.proc.data = &io;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&io.in},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&io.out},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    char *args[] = {dvm, "pipe", "--peer", peer, "--identity", idpath, "--timeout", "20000", NULL};
+    uv_process_options_t o = {.exit_cb = pio_exit, .file = dvm, .args = args, .stdio_count = 3, .stdio = stdio};
+    cr_assert_eq(uv_spawn(&loop, &io.proc, &o), 0);
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (g_pids[i] == 0) {
+            g_pids[i] = io.proc.pid;
+            break;
+        }
+    uv_read_start((uv_stream_t *)&io.out, js_alloc, pio_read);
+    static char input[] = "{\"type\":\"request\",\"job_id\":\"j1\"}\nsecond line\n";
+    uv_buf_t b = uv_buf_init(input, sizeof input - 1);
+    uv_write(&io.w, (uv_stream_t *)&io.in, &b, 1, pio_written);
+    cr_assert(run_until(&loop, pio_done, &io, WAIT_MS), "dvm pipe did not finish");
+    cr_assert_eq(io.status, 0);
+    /* stdin's end half-closes: the echoes still arrive before the JS end. */
+    cr_assert_str_eq(io.out_buf, input);
+    cr_assert(run_until(&loop, js_closed, &js, WAIT_MS));
+    cr_assert_eq(json_integer_value(json_object_get(js_event(&js, "closed"), "messages")), 2);
+    unlink(idpath);
+    js_close_handles(&js);
+    json_decref(js.events);
+    teardown_loop(&loop);
+}

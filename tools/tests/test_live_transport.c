@@ -295,6 +295,7 @@ static void w_close(dvm_conn *c, dvm_err err, const char *reason, void *ud)
 }
 static const dvm_conn_callbacks W_CBS = {w_open, w_message, w_drain, w_close};
 static bool w_closed(void *p) { return ((watch *)p)->closed; }
+static bool w_opened_pred(void *p) { return ((watch *)p)->opened || ((watch *)p)->closed; }
 
 /* A TCP server that accepts and never speaks. */
 static void silent_accept(uv_stream_t *s, int status)
@@ -507,4 +508,124 @@ Test(live_transport, identity_file_is_created_0600_and_reloaded)
     snprintf(path, sizeof path, "%s/sub", dir);
     rmdir(path);
     rmdir(dir);
+}
+
+/* ---- graceful close is a half-close ----------------------------------------- */
+
+typedef struct echo_side {
+    watch w;
+    bool echo;
+} echo_side;
+
+static void e_message(dvm_conn *c, const uint8_t *m, size_t len, void *ud)
+{
+    echo_side *e = ud;
+    e->w.messages++;
+    if (e->echo)
+        cr_assert_eq(dvm_conn_send(c, m, len), DVM_OK);
+}
+static void e_open(dvm_conn *c, void *ud) { w_open(c, &((echo_side *)ud)->w); }
+static void e_close(dvm_conn *c, dvm_err err, const char *reason, void *ud)
+{
+    w_close(c, err, reason, &((echo_side *)ud)->w);
+}
+static const dvm_conn_callbacks E_CBS = {e_open, e_message, NULL, e_close};
+
+static void e_accept(dvm_listener *l, dvm_conn *c, void *ud)
+{
+    (void)l;
+    dvm_conn_set_callbacks(c, &E_CBS, ud);
+}
+
+static bool e_both_closed(void *p)
+{
+    echo_side *e = p;
+    return e[0].w.closed && e[1].w.closed;
+}
+
+Test(live_transport, close_flushes_and_still_receives_until_the_peer_ends)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    echo_side e[2] = {{.echo = true}, {.echo = false}}; /* server, client */
+    dvm_noise_keypair ks = kp_of(12), kc = kp_of(13);
+    dvm_err err;
+    dvm_listener *l = dvm_listen(&loop, "127.0.0.1", 0, &ks, NULL, e_accept, &e[0], &err, NULL, 0);
+    cr_assert_not_null(l);
+    cr_assert_not_null(dvm_dial(&loop, "127.0.0.1", dvm_listener_port(l), &kc, NULL, &E_CBS, &e[1], &err));
+    cr_assert(run_until(&loop, w_opened_pred, &e[1].w, 20000));
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(dvm_conn_send(e[1].w.conn, (const uint8_t *)"0123456789", 10), DVM_OK);
+    dvm_conn_close(e[1].w.conn);
+    cr_assert_eq(dvm_conn_send(e[1].w.conn, (const uint8_t *)"x", 1), DVM_ERR_STATE, "no sends after close");
+    cr_assert(run_until(&loop, e_both_closed, e, 20000));
+    cr_assert_eq(e[0].w.messages, 1000, "everything queued before close was delivered");
+    cr_assert_eq(e[1].w.messages, 1000, "echoes sent after our FIN still arrived");
+    cr_assert_eq(e[0].w.err, DVM_OK, "%s", e[0].w.reason);
+    cr_assert_eq(e[1].w.err, DVM_OK, "%s", e[1].w.reason);
+    cr_assert_str_eq(e[0].w.reason, "peer closed the connection");
+    dvm_listener_close(l);
+    teardown_loop(&loop);
+}
+
+/* ---- connection limit ---------------------------------------------------------- */
+
+typedef struct counter {
+    unsigned connections, closed, limit_closes;
+} counter;
+
+static void cnt_connection(dvm_swarm *sw, dvm_conn *c, const dvm_swarm_peer_info *info, void *ud)
+{
+    (void)sw;
+    (void)c;
+    (void)info;
+    ((counter *)ud)->connections++;
+}
+static const dvm_swarm_callbacks CNT_CBS = {cnt_connection, NULL};
+
+static void lim_close(dvm_conn *c, dvm_err err, const char *reason, void *ud)
+{
+    counter *k = ud;
+    (void)c;
+    (void)reason;
+    k->closed++;
+    if (err == DVM_ERR_PROTO || err == DVM_OK)
+        k->limit_closes++; /* the server hung up before/after the handshake */
+}
+static void lim_open(dvm_conn *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+}
+static const dvm_conn_callbacks LIM_CBS = {lim_open, NULL, NULL, lim_close};
+
+static bool k_all_settled(void *p)
+{
+    counter **k = p;
+    return k[0]->connections == 2 && k[1]->closed >= 1;
+}
+
+Test(live_transport, server_caps_concurrent_connections)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    dvm_noise_keypair ks = kp_of(20), kc = kp_of(21);
+    counter srv = {0}, cli = {0};
+    dvm_swarm_direct_config cfg = {.listen = "127.0.0.1:0", .max_connections = 2};
+    dvm_err e;
+    dvm_swarm *sw = dvm_swarm_direct_new(&loop, &ks, &cfg, &CNT_CBS, &srv, &e, NULL, 0);
+    uint8_t topic[32] = {9};
+    cr_assert_eq(dvm_swarm_join(sw, topic, DVM_SWARM_SERVER), DVM_OK);
+    char addr[64];
+    dvm_swarm_local_address(sw, addr, sizeof addr);
+    uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_not_null(dvm_dial(&loop, "127.0.0.1", port, &kc, NULL, &LIM_CBS, &cli, &e));
+    counter *both[2] = {&srv, &cli};
+    cr_assert(run_until(&loop, k_all_settled, both, 20000), "server saw %u, client closes %u", srv.connections,
+              cli.closed);
+    cr_assert_eq(srv.connections, 2, "only two connections are served");
+    cr_assert_eq(cli.closed, 1, "the third one was closed by the server");
+    dvm_swarm_destroy(sw);
+    teardown_loop(&loop);
 }

@@ -1,0 +1,99 @@
+/* `dvm wallet` and `dvm mint` command lines: help, usage errors, the
+ * CASHU_MINT_URL default (the flag wins), exit codes, and the mint/send/
+ * receive/check flow through processes. */
+#include "mint_proc.h"
+
+static struct mint_proc M;
+static char DB[300], ENV_URL[128];
+
+static void setup(void)
+{
+    char db[300];
+    mp_start(&M, mp_tmp(db, sizeof db, "mint.db"), NULL);
+    mp_tmp(DB, sizeof DB, "wallet.db");
+    snprintf(ENV_URL, sizeof ENV_URL, "CASHU_MINT_URL=%s", M.url);
+}
+
+static void teardown(void)
+{
+    mp_stop(&M, SIGTERM);
+    mp_fini();
+}
+
+TestSuite(wallet_cli, .init = setup, .fini = teardown, .timeout = 120);
+
+static char OUT[1 << 16];
+
+Test(wallet_cli, help_and_usage_errors)
+{
+    const char *h1[] = {"wallet", "--help", NULL};
+    cr_assert_eq(mp_run(h1, NULL, NULL, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "CASHU_MINT_URL"));
+    const char *h2[] = {"mint", "--help", NULL};
+    cr_assert_eq(mp_run(h2, NULL, NULL, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "--listen"));
+    const char *u1[] = {"wallet", "--db", DB, "balance", NULL}; /* no mint anywhere */
+    const char *noenv[] = {"CASHU_MINT_URL=", NULL};
+    cr_assert_eq(mp_run(u1, noenv, NULL, OUT, sizeof OUT), 2);
+    const char *u2[] = {"wallet", "--db", DB, "frobnicate", NULL};
+    cr_assert_eq(mp_run(u2, NULL, NULL, OUT, sizeof OUT), 2);
+    const char *u3[] = {"wallet", "--mint", M.url, "--db", DB, "mint", "-5", NULL};
+    cr_assert_eq(mp_run(u3, NULL, NULL, OUT, sizeof OUT), 2);
+    const char *u4[] = {"mint", "--listen", ":0", "--db", DB, NULL}; /* host required */
+    cr_assert_eq(mp_run(u4, NULL, NULL, OUT, sizeof OUT), 2);
+    const char *u5[] = {"mint", "--db", DB, NULL};
+    cr_assert_eq(mp_run(u5, NULL, NULL, OUT, sizeof OUT), 2);
+    const char *u6[] = {"wallet", "--mint", M.url, "--db", DB, "receive", "cashuBnotatoken", NULL};
+    cr_assert_eq(mp_run(u6, NULL, NULL, OUT, sizeof OUT), 1);
+}
+
+Test(wallet_cli, env_default_flag_wins_and_unreachable_exit_3)
+{
+    /* The env points at a dead port; the flag at the live mint. */
+    const char *dead[] = {"CASHU_MINT_URL=http://127.0.0.1:9", NULL};
+    const char *a1[] = {"wallet", "--db", DB, "--mint", M.url, "mint", "21", NULL};
+    cr_assert_eq(mp_run(a1, dead, NULL, OUT, sizeof OUT), 0, "%s", OUT);
+    cr_assert(strstr(OUT, "minted 21 sat"));
+    const char *a2[] = {"wallet", "--db", DB, "--timeout", "3000", "mint", "1", NULL};
+    cr_assert_eq(mp_run(a2, dead, NULL, OUT, sizeof OUT), 3, "unreachable mint: exit 3");
+    const char *env[] = {ENV_URL, NULL};
+    const char *a3[] = {"wallet", "--db", DB, "balance", NULL};
+    cr_assert_eq(mp_run(a3, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert_eq(strtoull(OUT, NULL, 10), 21);
+}
+
+Test(wallet_cli, mint_send_receive_check_via_processes)
+{
+    const char *env[] = {ENV_URL, NULL};
+    char db2[300];
+    mp_tmp(db2, sizeof db2, "wallet2.db");
+    const char *a1[] = {"wallet", "--db", DB, "mint", "50", NULL};
+    cr_assert_eq(mp_run(a1, env, NULL, OUT, sizeof OUT), 0);
+    const char *a2[] = {"wallet", "--db", DB, "send", "13", NULL};
+    cr_assert_eq(mp_run(a2, env, NULL, OUT, sizeof OUT), 0);
+    char tok[8192];
+    snprintf(tok, sizeof tok, "%s", strtok(OUT, "\n"));
+    cr_assert(strncmp(tok, "cashuB", 6) == 0);
+    const char *a3[] = {"wallet", "--db", DB, "check", tok, NULL};
+    cr_assert_eq(mp_run(a3, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "1 UNSPENT") && strstr(OUT, "4 UNSPENT") && strstr(OUT, "8 UNSPENT"), "%s", OUT);
+    /* receive reads the token from stdin with '-'. */
+    char in[8300];
+    snprintf(in, sizeof in, "%s\n", tok);
+    const char *a4[] = {"wallet", "--db", db2, "receive", "-", NULL};
+    cr_assert_eq(mp_run(a4, env, in, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "received 13 sat"), "%s", OUT);
+    cr_assert_eq(mp_run(a3, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert(!strstr(OUT, "UNSPENT") && strstr(OUT, "SPENT"), "%s", OUT);
+    /* Someone else trying the same token: 11001, exit 1. */
+    char db3[300];
+    mp_tmp(db3, sizeof db3, "wallet3.db");
+    const char *a5[] = {"wallet", "--db", db3, "receive", tok, NULL};
+    cr_assert_eq(mp_run(a5, env, NULL, OUT, sizeof OUT), 1);
+    const char *a6[] = {"wallet", "--db", DB, "balance", NULL};
+    cr_assert_eq(mp_run(a6, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert_eq(strtoull(OUT, NULL, 10), 37);
+    const char *a7[] = {"wallet", "--db", db2, "balance", NULL};
+    cr_assert_eq(mp_run(a7, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert_eq(strtoull(OUT, NULL, 10), 13);
+}

@@ -229,6 +229,10 @@ int dvm_cmd_pipe(int argc, char **argv)
     sodium_memzero(&kp, sizeof kp);
     if (!p.sw) {
         fprintf(stderr, "dvm pipe: %s\n", why);
+        uv_close((uv_handle_t *)&p.deadline, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        free(p.line);
         return 2;
     }
     uint8_t topic[DVM_SWARM_TOPIC_BYTES] = {0};

@@ -93,6 +93,7 @@ struct dvm_swarm {
     dvm_noise_keypair keypair;
     dvm_swarm_callbacks cb;
     void *ud;
+    char last_error[256]; /* why the last join failed ("" if none) */
 };
 
 /* Join `topic` as a server (accept connections), a client (connect to
@@ -101,6 +102,9 @@ struct dvm_swarm {
  * listen address for a server, no peers for a client), DVM_ERR_STATE when
  * listening failed, DVM_ERR_EXISTS when already joined with that role. */
 dvm_err dvm_swarm_join(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES], unsigned roles);
+
+/* Why the last dvm_swarm_join failed, in English ("" if it did not). */
+const char *dvm_swarm_last_error(const dvm_swarm *sw);
 
 /* Stop serving/looking up `topic`; open connections stay open. */
 dvm_err dvm_swarm_leave(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES]);

@@ -164,6 +164,7 @@ Test(live_transport, direct_swarm_server_and_pinned_client)
     cr_assert_not_null(cli, "%s", why);
     uint8_t topic[32] = {1};
     cr_assert_eq(dvm_swarm_join(cli, topic, DVM_SWARM_SERVER), DVM_ERR_INVALID, "no --listen configured");
+    cr_assert(strstr(dvm_swarm_last_error(cli), "--listen"), "%s", dvm_swarm_last_error(cli));
     cr_assert_eq(dvm_swarm_join(cli, topic, DVM_SWARM_CLIENT), DVM_OK);
     cr_assert(run_until(&loop, got_pong, &sc, 20000), "no pong");
     cr_assert_eq(sc.connections, 1);

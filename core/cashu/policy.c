@@ -324,6 +324,11 @@ dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
                        (unsigned long long)pr->amount, pr->id);
         if (pr->secret_len == 0 || pr->secret_len > DVM_SECRET_MAX)
             return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", i);
+        if (pr->secret[0] == '[')
+            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen,
+                       "proofs[%zu]: locked proofs (NUT-10 spending conditions) are not "
+                       "supported",
+                       i);
         if (dvm_cashu_point_check(p->ctx, pr->C) != DVM_OK)
             return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: C is not a point",
                        i);

@@ -296,3 +296,13 @@ Test(policy, v01_short_keyset_ids_are_understood)
     dvm_pay_policy_free(p1);
     test_env_free(&e1);
 }
+
+Test(policy, locked_secrets_are_refused)
+{
+    dvm_token t = token_of(1);
+    strcpy(t.proofs[0].secret, "[\"P2PK\",{\"nonce\":\"00\",\"data\":\"02aa\"}]");
+    t.proofs[0].secret_len = strlen(t.proofs[0].secret);
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_MALFORMED);
+    dvm_token_free(&t);
+}

@@ -114,7 +114,7 @@ static int make_token(struct env *e, const uint64_t *amounts, size_t n, dvm_buf 
 static double payment_run(struct env *e, char **tokens, size_t n, uint64_t sats_each)
 {
     const char *trusted[] = {MINT_URL};
-    dvm_pay_policy_config pcfg = {trusted, 1, 0, 0};
+    dvm_pay_policy_config pcfg = {.trusted_mints = trusted, .n_trusted = 1};
     dvm_pay_policy *pol = NULL;
     dvm_provider_config cfg;
     dvm_provider_config_default(&cfg);

@@ -1132,11 +1132,20 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
                                  &reserved, &n_new)))
             goto done;
     }
-    /* Spent inputs with no signatures of ours: someone else spent them
-     * (receive) -> REJECTED; our own swap/melt -> SPENT. */
-    dvm_wproof_state to = op->kind == DVM_WOP_RECEIVE && n_new == 0 && n_out > 0
-                              ? DVM_WPROOF_REJECTED
-                              : DVM_WPROOF_SPENT;
+    if (executed && n_out && n_new == 0 && op->kind != DVM_WOP_MINT && st) {
+        /* Some inputs are spent but the mint signed none of our outputs:
+         * our swap never ran; those inputs were spent by someone else.
+         * Put the op back and set only the spent inputs aside. */
+        dvm_wproof_state prev = op->input_prev;
+        if ((e = dvm_wallet_store_op_revert(w->store, op->op, -1)))
+            goto done;
+        *closed = true;
+        for (size_t i = 0; i < n_in; i++)
+            if (st[i] == DVM_PROOF_SPENT)
+                dvm_wallet_store_move(w->store, &ins[i], 1, prev, DVM_WPROOF_REJECTED);
+        goto done;
+    }
+    dvm_wproof_state to = DVM_WPROOF_SPENT;
     /* Reserved token outputs come back as UNSPENT after a crash: the caller
      * that split them is gone. */
     e = dvm_wallet_store_op_finish(w->store, op->op, news, n_new, NULL, to);

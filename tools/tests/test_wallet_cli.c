@@ -85,6 +85,10 @@ Test(wallet_cli, mint_send_receive_check_via_processes)
     cr_assert(strstr(OUT, "received 13 sat"), "%s", OUT);
     cr_assert_eq(mp_run(a3, env, NULL, OUT, sizeof OUT), 0);
     cr_assert(!strstr(OUT, "UNSPENT") && strstr(OUT, "SPENT"), "%s", OUT);
+    /* Without --mint or CASHU_MINT_URL, check uses the token's mint. */
+    const char *noenv[] = {"CASHU_MINT_URL=", NULL};
+    cr_assert_eq(mp_run(a3, noenv, NULL, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "8 SPENT"), "%s", OUT);
     /* Someone else trying the same token: 11001, exit 1. */
     char db3[300];
     mp_tmp(db3, sizeof db3, "wallet3.db");

@@ -27,7 +27,8 @@ static void usage(FILE *out)
             "  check TOKEN          print each proof's state at the mint:\n"
             "                       AMOUNT UNSPENT|PENDING|SPENT, one line each\n"
             "  claim                claim every token stored as incoming\n"
-            "  recover              finish operations interrupted by a crash\n"
+            "  recover              finish operations interrupted by a crash and\n"
+            "                       return reserved (split but unsent) proofs\n"
             "  melt INVOICE         pay a bolt11 invoice (the fake backend pays at once)\n"
             "\n"
             "  --mint URL           the mint (default: $CASHU_MINT_URL; the flag wins;\n"
@@ -277,11 +278,18 @@ int dvm_cmd_wallet(int argc, char **argv)
                (unsigned long long)lost);
     } else if (strcmp(cmd, "recover") == 0) {
         size_t n = 0;
+        uint64_t released = 0;
         if ((e = dvm_wallet_client_recover(w, &n))) {
             rc = fail(w, e, "recover");
             goto out;
         }
-        printf("recovered %zu operation%s\n", n, n == 1 ? "" : "s");
+        /* Tokens split off by a `send` that died before printing them. */
+        if ((e = dvm_wallet_client_release_reserved(w, &released))) {
+            rc = fail(w, e, "recover");
+            goto out;
+        }
+        printf("recovered %zu operation%s, released %llu reserved sat\n", n, n == 1 ? "" : "s",
+               (unsigned long long)released);
     } else if (strcmp(cmd, "melt") == 0) {
         uint64_t paid = 0;
         if ((e = dvm_wallet_client_melt(w, args[0], &paid))) {

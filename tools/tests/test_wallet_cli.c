@@ -1,6 +1,7 @@
 /* `dvm wallet` and `dvm mint` command lines: help, usage errors, the
  * CASHU_MINT_URL default (the flag wins), exit codes, and the mint/send/
  * receive/check flow through processes. */
+#include "live/wallet_client.h"
 #include "mint_proc.h"
 
 static struct mint_proc M;
@@ -145,4 +146,26 @@ Test(wallet_cli, mint_request_log_and_sigint)
     cr_assert_eq(seen, 3, "one line per request");
     mp_stderr_path = NULL;
     mp_verbose = false;
+}
+
+/* `recover` returns proofs a dead `send` had split off but never printed. */
+Test(wallet_cli, recover_releases_reserved)
+{
+    char err[256];
+    dvm_wallet_client *w;
+    cr_assert_eq(dvm_wallet_client_open(M.url, DB, 10000, &w, err, sizeof err), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_mint(w, 10, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(w, 1, 3, &ts), DVM_OK);
+    dvm_wallet_tokens_free(ts, 3);
+    dvm_wallet_client_close(w);
+    const char *env[] = {ENV_URL, NULL};
+    const char *a1[] = {"wallet", "--db", DB, "balance", NULL};
+    cr_assert_eq(mp_run(a1, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert_eq(strtoull(OUT, NULL, 10), 7);
+    const char *a2[] = {"wallet", "--db", DB, "recover", NULL};
+    cr_assert_eq(mp_run(a2, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert(strstr(OUT, "released 3 reserved sat"), "%s", OUT);
+    cr_assert_eq(mp_run(a1, env, NULL, OUT, sizeof OUT), 0);
+    cr_assert_eq(strtoull(OUT, NULL, 10), 10);
 }

@@ -1049,7 +1049,10 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
     bool *reserved = NULL;
     size_t n_in = 0, n_out = 0, n_new = 0;
     dvm_proof_state *st = NULL;
-    dvm_err e = dvm_wallet_store_op_inputs(w->store, op->op, &ins, &n_in);
+    dvm_err e = ensure_keysets(w); /* to unblind what the mint returns */
+    if (e)
+        return e;
+    e = dvm_wallet_store_op_inputs(w->store, op->op, &ins, &n_in);
     if (!e)
         e = dvm_wallet_store_op_outputs(w->store, op->op, &outs, &tags, &n_out);
     if (e) {
@@ -1118,8 +1121,10 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
             goto done;
         }
         if (spent == 0) {
-            /* The mint never executed it. */
-            e = dvm_wallet_store_op_revert(w->store, op->op, -1);
+            /* The mint never executed it. A melt's inputs (split off for
+             * it) go back to the balance. */
+            e = dvm_wallet_store_op_revert(w->store, op->op,
+                                           op->kind == DVM_WOP_MELT ? (int)DVM_WPROOF_UNSPENT : -1);
             *closed = e == DVM_OK;
             goto done;
         }

@@ -43,7 +43,8 @@ struct ljob {
     dvm_proc_job *pj;       /* the processor (pipeline: on the current batch) */
     dvm_pipeline *pl;       /* SUB_KIND pipeline, or NULL */
     dvm_buyer *sub;         /* the sub-task bought from --sub-peer */
-    bool paused;
+    bool paused;            /* by the core: waiting for a payment */
+    bool net_paused;        /* by us: the connection's write queue is full */
     struct lagent *a;
     struct ljob *next;
 };
@@ -250,7 +251,12 @@ static void verify_token(struct lagent *a, dvm_str tok, dvm_verify_result *r, ch
             break;
         }
         if (v == DVM_PAY_CLAIM_FIRST) {
-            claim_all(a, "unclaimed bound");
+            if (round == 3 || !claim_all(a, "unclaimed bound")) {
+                snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
+                         (unsigned long long)amount, (unsigned long long)dvm_pay_policy_unclaimed(a->policy),
+                         (unsigned long long)a->cfg->max_unclaimed);
+                break;
+            }
             continue;
         }
         if (v == DVM_PAY_NEED_KEYSET && w) {
@@ -380,7 +386,7 @@ static void pl_pump(struct ljob *j)
                 0) {
                 j->pj = NULL;
                 dvm_pipeline_on_processor_error(j->pl, err, strlen(err));
-            } else if (j->paused)
+            } else if (j->paused || j->net_paused)
                 dvm_proc_pause(j->pj);
             break;
         }
@@ -447,6 +453,26 @@ static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
     dvm_err e = dvm_conn_send(c->conn, a->out.data, a->out.len);
     if (e != DVM_OK && e != DVM_ERR_STATE)
         dvm_log_job(a->log, NULL, "send_failed", DVM_LS("peer", c->peer), DVM_LS("error", dvm_strerror(e)));
+    if (!dvm_conn_writable(c->conn)) /* backpressure: hold this connection's producers */
+        for (struct ljob *j = a->jobs; j; j = j->next)
+            if (j->conn == conn && !j->net_paused) {
+                j->net_paused = true;
+                if (j->pj)
+                    dvm_proc_pause(j->pj);
+            }
+}
+
+static void conn_drain(dvm_conn *conn, void *ud)
+{
+    (void)conn;
+    struct lconn *c = ud;
+    struct lagent *a = c->a;
+    for (struct ljob *j = a->jobs; j; j = j->next)
+        if (j->conn == c->id && j->net_paused) {
+            j->net_paused = false;
+            if (j->pj && !j->paused)
+                dvm_proc_resume(j->pj);
+        }
 }
 
 static void log_send(struct lagent *a, const char *job, const dvm_msg *m)
@@ -554,7 +580,7 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
     case DVM_PACT_RESUME_GENERATION:
         if (j)
             j->paused = false;
-        if (j && j->pj)
+        if (j && j->pj && !j->net_paused)
             dvm_proc_resume(j->pj);
         break;
     case DVM_PACT_CANCEL_GENERATION:
@@ -635,7 +661,17 @@ static void conn_message(dvm_conn *conn, const uint8_t *msg, size_t len, void *u
         e = dvm_msg_decode(&c->dec, line, n, &m, reason, sizeof reason);
         if (e != DVM_OK)
             dvm_agent_handle_decode_error(a->core, c->id, m.id, dvm_str_c(reason), t);
-        else
+        else if (m.type == DVM_MSG_REQUEST && m.kind != a->cfg->kind) {
+            /* the topic is per kind, but a direct peer can ask anything */
+            char why[128];
+            snprintf(why, sizeof why, "Unsupported kind %llu (this agent serves %llu)", (unsigned long long)m.kind,
+                     (unsigned long long)a->cfg->kind);
+            dvm_msg err = {.type = DVM_MSG_ERROR, .id = m.id, .message = dvm_str_c(why)};
+            char id[128];
+            snprintf(id, sizeof id, "%.*s", (int)(m.id.len > 100 ? 100 : m.id.len), m.id.ptr ? m.id.ptr : "");
+            dvm_log_job(a->log, id, "refused", DVM_LS("message", why));
+            send_msg(a, c->id, &err);
+        } else
             dvm_agent_handle_msg(a->core, c->id, &m, t);
         pump(a);
     }
@@ -684,7 +720,7 @@ static void on_connection(dvm_swarm *sw, dvm_conn *conn, const dvm_swarm_peer_in
     snprintf(c->peer, sizeof c->peer, "%s", info->address ? info->address : "");
     c->next = a->conns;
     a->conns = c;
-    dvm_conn_callbacks cb = {NULL, conn_message, NULL, conn_close};
+    dvm_conn_callbacks cb = {NULL, conn_message, conn_drain, conn_close};
     dvm_conn_set_callbacks(conn, &cb, c);
     char hex[65];
     dvm_identity_hex(info->remote_public_key, hex);

@@ -364,6 +364,9 @@ Test(e2e, exit_codes_unreachable_and_price_too_high)
 
     lp_start_agent(dir, url, addr, sizeof addr, "--sats-per-chunk=10");
     snprintf(peer, sizeof peer, "--peer=%s", addr);
+    c = lp_start("customer", "customer", peer, mintf, wallet, "--kind=5101", "--budget=200", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 6, "another kind is refused: %s", c->errlog);
+    cr_assert(strstr(c->errlog, "Unsupported kind 5101"), "%s", c->errlog);
     c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--max-sats-per-chunk=5", "hi", NULL);
     cr_assert_eq(lp_wait_exit(c, 30000), 4, "price too high: %s", c->errlog);
     cr_assert_eq(unspent_sats(wallet + strlen("--wallet="), url), 200, "nothing spent: the proofs stay in the wallet");

@@ -186,6 +186,16 @@ static inline json_t *lp_find_event(lp *p, const char *ev)
     return NULL;
 }
 
+/* Like lp_find_event, waiting up to timeout_ms for the event to appear. */
+static inline json_t *lp_wait_find(lp *p, const char *ev, uint64_t timeout_ms)
+{
+    uint64_t end = lp_now_ms() + timeout_ms;
+    json_t *o;
+    while (!(o = lp_find_event(p, ev)) && lp_now_ms() < end)
+        lp_pump(p, 50);
+    return o;
+}
+
 /* Wait until stdout holds at least n bytes (or EOF/timeout). */
 static inline bool lp_wait_stdout(lp *p, size_t n, uint64_t timeout_ms)
 {

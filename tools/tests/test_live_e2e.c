@@ -204,7 +204,7 @@ Test(e2e, provider_killed_and_restarted_claims_on_restart)
     /* restart with the same wallet: the owed tokens are claimed */
     char addr2[128];
     lp *again = lp_start_agent(dir, url, addr2, sizeof addr2, "--chunks=10");
-    json_t *cl = lp_find_event(again, "claimed"); /* at startup, before "listening" */
+    json_t *cl = lp_wait_find(again, "claimed", 15000); /* at startup */
     cr_assert_not_null(cl, "restart claims: %s", again->errlog);
     uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
     json_decref(cl);
@@ -421,7 +421,7 @@ Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
     lp_signal(agent, SIGTERM);
     cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0: %s", agent->errlog);
     cr_assert_lt(lp_now_ms() - t0, 10000, "within 10 s");
-    json_t *cl = lp_find_event(agent, "claimed");
+    json_t *cl = lp_find_event(agent, "claimed"); /* the agent has exited: all of its log is read */
     cr_assert_not_null(cl, "claimed before exiting: %s", agent->errlog);
     uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
     json_decref(cl);

@@ -168,6 +168,12 @@ void dvm_pay_policy_free(dvm_pay_policy *p)
 
 dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cfg)
 {
+    return dvm_pay_policy_new_with_ctx(out, cfg, NULL);
+}
+
+dvm_err dvm_pay_policy_new_with_ctx(dvm_pay_policy **out, const dvm_pay_policy_config *cfg,
+                                    const dvm_cashu_ctx *ctx)
+{
     *out = NULL;
     if (!cfg || cfg->n_trusted == 0 || cfg->n_trusted > DVM_PAY_POLICY_MAX_MINTS ||
         !cfg->trusted_mints)
@@ -192,8 +198,8 @@ dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cf
     size_t half = cap / 2 ? cap / 2 : 1;
     p->gen[0].max = p->gen[1].max = half;
     p->max_unclaimed = cfg->max_unclaimed_sats;
-    if (cfg->ctx) {
-        p->ctx = cfg->ctx;
+    if (ctx) {
+        p->ctx = ctx;
     } else {
         dvm_err e = dvm_cashu_ctx_new(&p->own_ctx, NULL);
         if (e) {

@@ -214,24 +214,26 @@ int dvm_cmd_wallet(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        dvm_token t;
-        if ((e = dvm_wallet_client_send(w, amount, &t))) {
+        /* Split off a token (reserved), encode it, and only then mark it
+         * sent; if encoding failed the proofs go back to the balance. */
+        dvm_token *ts = NULL;
+        if ((e = dvm_wallet_client_split(w, amount, 1, &ts))) {
             rc = fail(w, e, "send");
             goto out;
         }
         dvm_buf b;
         dvm_buf_init(&b, 0);
-        e = dvm_token_encode(&t, version, &b);
-        if (e == DVM_OK) {
+        e = dvm_token_encode(&ts[0], version, &b);
+        if (e == DVM_OK && (e = dvm_wallet_client_mark_sent(w, &ts[0])) == DVM_OK) {
             fwrite(b.data, 1, b.len, stdout);
             fputc('\n', stdout);
         } else {
-            /* The proofs are marked sent: put them back so nothing is lost. */
             fprintf(stderr, "dvm wallet: cannot encode the token: %s\n", dvm_strerror(e));
+            dvm_wallet_client_release(w, &ts[0]);
             rc = 1;
         }
         dvm_buf_free(&b);
-        dvm_token_free(&t);
+        dvm_wallet_tokens_free(ts, 1);
     } else if (strcmp(cmd, "receive") == 0) {
         dvm_token t;
         if (!load_token(args[0], &t)) {

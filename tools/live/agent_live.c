@@ -947,7 +947,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
             goto out;
         }
     dvm_pay_policy_config pc = {.trusted_mints = a->mint_urls, .n_trusted = a->n_wallets,
-                                .max_unclaimed_sats = cfg->max_unclaimed, .replay_capacity = 0, .ctx = NULL};
+                                .max_unclaimed_sats = cfg->max_unclaimed, .replay_capacity = 0};
     if (dvm_pay_policy_new(&a->policy, &pc) != DVM_OK) {
         dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "bad trusted mint list"));
         goto out;

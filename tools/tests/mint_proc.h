@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@ struct mint_proc {
 
 /* Every process started here, killed by mp_kill_all (call it from .fini). */
 static pid_t mp_pids[MP_MAX_PROCS];
+/* If set, the next mints started write their stderr (request log) here;
+ * mp_quiet false drops --quiet. */
+static const char *mp_stderr_path;
+static bool mp_verbose;
 
 static inline const char *mp_dvm(void)
 {
@@ -118,7 +123,8 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
     argv[k++] = listen;
     argv[k++] = "--db";
     argv[k++] = db;
-    argv[k++] = "--quiet";
+    if (!mp_verbose)
+        argv[k++] = "--quiet";
     for (int i = 0; extra && extra[i] && k < 30; i++)
         argv[k++] = extra[i];
     argv[k] = NULL;
@@ -128,6 +134,13 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
+        if (mp_stderr_path) {
+            int fd = open(mp_stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (fd >= 0) {
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

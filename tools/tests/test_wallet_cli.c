@@ -97,3 +97,47 @@ Test(wallet_cli, mint_send_receive_check_via_processes)
     cr_assert_eq(mp_run(a7, env, NULL, OUT, sizeof OUT), 0);
     cr_assert_eq(strtoull(OUT, NULL, 10), 13);
 }
+
+/* One log line per request on stderr: METHOD PATH STATUS MSms; bad path
+ * parameters are refused; SIGINT stops the mint with exit 0. */
+Test(wallet_cli, mint_request_log_and_sigint)
+{
+    char log[300], db[300];
+    mp_tmp(log, sizeof log, "mint.log");
+    mp_stderr_path = log;
+    mp_verbose = true;
+    struct mint_proc m2;
+    mp_start(&m2, mp_tmp(db, sizeof db, "logged.db"), NULL);
+    json_t *r = NULL;
+    cr_assert_eq(mp_http(m2.url, "/v1/keysets", NULL, 0, &r), 200);
+    json_decref(r);
+    cr_assert_eq(mp_http(m2.url, "/v1/keys/%ff%0a", NULL, 0, &r), 400);
+    cr_assert_eq(mp_code(r), 10000);
+    json_decref(r);
+    cr_assert_eq(mp_http(m2.url, "/v1/swap", "{", 1, &r), 400);
+    json_decref(r);
+    int st = mp_stop(&m2, SIGINT);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGINT: clean exit 0");
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    int seen = 0;
+    while (fgets(line, sizeof line, f)) {
+        char method[16], path[256];
+        int status;
+        double ms;
+        if (sscanf(line, "%15s %255s %d %lfms", method, path, &status, &ms) == 4) {
+            seen++;
+            cr_assert(ms >= 0);
+            if (seen == 1)
+                cr_assert(strcmp(method, "GET") == 0 && strcmp(path, "/v1/keysets") == 0 && status == 200, "%s", line);
+            if (seen == 3)
+                cr_assert(strcmp(method, "POST") == 0 && strcmp(path, "/v1/swap") == 0 && status == 400, "%s", line);
+            cr_assert_null(strchr(path, '\n'));
+        }
+    }
+    fclose(f);
+    cr_assert_eq(seen, 3, "one line per request");
+    mp_stderr_path = NULL;
+    mp_verbose = false;
+}

@@ -436,3 +436,25 @@ Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
     json_decref(sum);
     cr_assert_eq(sent_sats(cdb, url, true), claimed);
 }
+
+Test(e2e, prompt_from_stdin)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=12");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    const char *args[] = {lp_bin(), "customer", peer, mintf, wallet, "--budget=20", "--json", "-", NULL};
+    lp *c = lp_spawn("customer", args, true);
+    const char *prompt = "a prompt\nfrom stdin";
+    cr_assert_eq(write(c->in_fd, prompt, strlen(prompt)), (ssize_t)strlen(prompt));
+    close(c->in_fd);
+    c->in_fd = -1;
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    char want[1024];
+    dvm_builtin_text(prompt, strlen(prompt), 12, want, sizeof want);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "output")), want, "the job ran on stdin's prompt");
+    json_decref(o);
+}

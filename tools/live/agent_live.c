@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "cashu/policy.h"
 #include "cashu/token.h"
 #include "live/buyer.h"
@@ -26,6 +28,13 @@
 #define CLAIM_RETRY_MAX_MS 30000
 #define SHUTDOWN_GRACE_MS 10000
 
+struct claim_res {
+    bool skipped; /* nothing owed at this mint */
+    dvm_err e;
+    uint64_t got, rejected, owed;
+    char err[300];
+};
+
 struct lconn {
     struct lagent *a;
     uint64_t id;
@@ -43,7 +52,8 @@ struct ljob {
     dvm_proc_job *pj;       /* the processor (pipeline: on the current batch) */
     dvm_pipeline *pl;       /* SUB_KIND pipeline, or NULL */
     dvm_buyer *sub;         /* the sub-task bought from --sub-peer */
-    bool paused;
+    bool paused;            /* by the core: waiting for a payment */
+    bool net_paused;        /* by us: the connection's write queue is full */
     struct lagent *a;
     struct ljob *next;
 };
@@ -68,7 +78,13 @@ struct lagent {
     uv_timer_t timer, claim_timer, grace_timer;
     uv_signal_t sigint, sigterm;
     uint64_t claim_delay;
-    bool claim_pending, shutting_down, stopped;
+    bool shutting_down, stopped;
+    /* claims run as a libuv work item on their own wallet connections */
+    dvm_wallet_client *claimers[MAX_MINTS];
+    struct claim_res claim_res[MAX_MINTS];
+    uv_work_t claim_req;
+    bool claim_running, claim_again;
+    const char *claim_why, *claim_again_why;
     dvm_buf out;
     int exit_code;
 };
@@ -155,56 +171,117 @@ static dvm_wallet_client *wallet_for(struct lagent *a, const char *mint)
 
 static void claim_timer_cb(uv_timer_t *t);
 
-/* Claim every INCOMING proof at every trusted mint; returns true when all
- * mints answered. Failed claims stay in the store and are retried. */
-static bool claim_all(struct lagent *a, const char *why)
+/* One mint's claim: recover interrupted operations, then swap every
+ * INCOMING proof into our own (wallet calls only: runs on any thread). */
+
+static void claim_one(dvm_wallet_client *w, struct claim_res *r)
+{
+    memset(r, 0, sizeof *r);
+    dvm_wallet_balance before, after;
+    size_t open_ops = 0;
+    if (dvm_wallet_client_balance(w, &before) != DVM_OK)
+        memset(&before, 0, sizeof before);
+    dvm_wallet_client_open_ops(w, &open_ops);
+    if (before.incoming == 0 && open_ops == 0) {
+        r->skipped = true;
+        return;
+    }
+    dvm_err e = DVM_OK;
+    if (open_ops) /* a claim interrupted earlier (mint down, crash) */
+        e = dvm_wallet_client_recover(w, NULL);
+    if (e == DVM_OK && dvm_wallet_client_balance(w, &after) == DVM_OK && after.incoming)
+        e = dvm_wallet_client_claim_incoming(w, NULL, &r->rejected);
+    if (dvm_wallet_client_balance(w, &after) != DVM_OK)
+        after = before;
+    r->e = e;
+    r->got = after.unspent > before.unspent ? after.unspent - before.unspent : 0;
+    r->owed = after.incoming + after.pending;
+    if (e != DVM_OK)
+        snprintf(r->err, sizeof r->err, "%s", dvm_wallet_client_last_error(w));
+}
+
+/* Log the outcome, lower the policy's unclaimed total, and schedule a
+ * retry (backoff) if a mint did not answer. True when all mints did. */
+static bool claim_report(struct lagent *a, const struct claim_res *res, const char *why)
 {
     bool all_ok = true;
     for (size_t i = 0; i < a->n_wallets; i++) {
-        dvm_wallet_client *w = a->wallets[i];
-        dvm_wallet_balance before, after;
-        size_t open_ops = 0;
-        if (dvm_wallet_client_balance(w, &before) != DVM_OK)
-            memset(&before, 0, sizeof before);
-        dvm_wallet_client_open_ops(w, &open_ops);
-        if (before.incoming == 0 && open_ops == 0)
+        const struct claim_res *r = &res[i];
+        if (r->skipped)
             continue;
-        dvm_err e = DVM_OK;
-        if (open_ops) /* a claim interrupted earlier (mint down, crash) */
-            e = dvm_wallet_client_recover(w, NULL);
-        uint64_t claimed = 0, rejected = 0;
-        if (e == DVM_OK && dvm_wallet_client_balance(w, &after) == DVM_OK && after.incoming)
-            e = dvm_wallet_client_claim_incoming(w, &claimed, &rejected);
-        if (dvm_wallet_client_balance(w, &after) != DVM_OK)
-            after = before;
-        if (e == DVM_OK) {
-            uint64_t got = after.unspent > before.unspent ? after.unspent - before.unspent : 0;
-            dvm_pay_policy_claimed(a->policy, got + rejected);
-            dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[i]), DVM_LU("sats", got),
-                        DVM_LU("rejected_sats", rejected), DVM_LS("why", why));
+        if (r->e == DVM_OK) {
+            dvm_pay_policy_claimed(a->policy, r->got + r->rejected);
+            dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[i]), DVM_LU("sats", r->got),
+                        DVM_LU("rejected_sats", r->rejected), DVM_LS("why", why));
         } else {
             all_ok = false;
-            dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[i]),
-                        DVM_LS("reason", dvm_wallet_client_last_error(w)), DVM_LU("owed_sats", after.incoming + after.pending),
-                        DVM_LS("why", why));
+            dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[i]), DVM_LS("reason", r->err),
+                        DVM_LU("owed_sats", r->owed), DVM_LS("why", why));
         }
     }
     if (all_ok) {
-        a->claim_pending = false;
         a->claim_delay = CLAIM_RETRY_MIN_MS;
         uv_timer_stop(&a->claim_timer);
     } else if (!a->stopped) {
-        a->claim_pending = true;
         uv_timer_start(&a->claim_timer, claim_timer_cb, a->claim_delay, 0);
         a->claim_delay = a->claim_delay * 2 > CLAIM_RETRY_MAX_MS ? CLAIM_RETRY_MAX_MS : a->claim_delay * 2;
     }
     return all_ok;
 }
 
+/* Synchronous claim on the loop thread (the policy's unclaimed bound). */
+static bool claim_sync(struct lagent *a, const char *why)
+{
+    struct claim_res res[MAX_MINTS];
+    for (size_t i = 0; i < a->n_wallets; i++)
+        claim_one(a->wallets[i], &res[i]);
+    return claim_report(a, res, why);
+}
+
+/* Claims off the loop: one libuv work item at a time, with its own wallet
+ * connections (SQLite serialises them with the loop's), so streaming to
+ * other customers never waits for the mint. */
+static void claim_work(uv_work_t *w)
+{
+    struct lagent *a = w->data;
+    for (size_t i = 0; i < a->n_wallets; i++)
+        claim_one(a->claimers[i], &a->claim_res[i]);
+}
+
+static void claim_async(struct lagent *a, const char *why);
+
+static void claim_after(uv_work_t *w, int status)
+{
+    struct lagent *a = w->data;
+    a->claim_running = false;
+    if (status == 0)
+        claim_report(a, a->claim_res, a->claim_why);
+    if (a->claim_again) {
+        a->claim_again = false;
+        claim_async(a, a->claim_again_why);
+    }
+}
+
+static void claim_async(struct lagent *a, const char *why)
+{
+    if (a->claim_running) {
+        a->claim_again = true;
+        a->claim_again_why = why;
+        return;
+    }
+    a->claim_running = true;
+    a->claim_why = why;
+    a->claim_req.data = a;
+    if (uv_queue_work(a->loop, &a->claim_req, claim_work, claim_after) != 0) {
+        a->claim_running = false;
+        claim_sync(a, why);
+    }
+}
+
 static void claim_timer_cb(uv_timer_t *t)
 {
     struct lagent *a = t->data;
-    claim_all(a, "retry");
+    claim_async(a, "retry");
 }
 
 /* Run the payment policy (and the wallet steps it asks for) on a token;
@@ -250,7 +327,12 @@ static void verify_token(struct lagent *a, dvm_str tok, dvm_verify_result *r, ch
             break;
         }
         if (v == DVM_PAY_CLAIM_FIRST) {
-            claim_all(a, "unclaimed bound");
+            if (round == 3 || !claim_sync(a, "unclaimed bound")) {
+                snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
+                         (unsigned long long)amount, (unsigned long long)dvm_pay_policy_unclaimed(a->policy),
+                         (unsigned long long)a->cfg->max_unclaimed);
+                break;
+            }
             continue;
         }
         if (v == DVM_PAY_NEED_KEYSET && w) {
@@ -380,7 +462,7 @@ static void pl_pump(struct ljob *j)
                 0) {
                 j->pj = NULL;
                 dvm_pipeline_on_processor_error(j->pl, err, strlen(err));
-            } else if (j->paused)
+            } else if (j->paused || j->net_paused)
                 dvm_proc_pause(j->pj);
             break;
         }
@@ -447,6 +529,26 @@ static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
     dvm_err e = dvm_conn_send(c->conn, a->out.data, a->out.len);
     if (e != DVM_OK && e != DVM_ERR_STATE)
         dvm_log_job(a->log, NULL, "send_failed", DVM_LS("peer", c->peer), DVM_LS("error", dvm_strerror(e)));
+    if (!dvm_conn_writable(c->conn)) /* backpressure: hold this connection's producers */
+        for (struct ljob *j = a->jobs; j; j = j->next)
+            if (j->conn == conn && !j->net_paused) {
+                j->net_paused = true;
+                if (j->pj)
+                    dvm_proc_pause(j->pj);
+            }
+}
+
+static void conn_drain(dvm_conn *conn, void *ud)
+{
+    (void)conn;
+    struct lconn *c = ud;
+    struct lagent *a = c->a;
+    for (struct ljob *j = a->jobs; j; j = j->next)
+        if (j->conn == c->id && j->net_paused) {
+            j->net_paused = false;
+            if (j->pj && !j->paused)
+                dvm_proc_resume(j->pj);
+        }
 }
 
 static void log_send(struct lagent *a, const char *job, const dvm_msg *m)
@@ -554,7 +656,7 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
     case DVM_PACT_RESUME_GENERATION:
         if (j)
             j->paused = false;
-        if (j && j->pj)
+        if (j && j->pj && !j->net_paused)
             dvm_proc_resume(j->pj);
         break;
     case DVM_PACT_CANCEL_GENERATION:
@@ -571,7 +673,7 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
     case DVM_PACT_CANCEL_TIMER: break; /* one loop timer at dvm_agent_deadline */
     case DVM_PACT_CLAIM:
         dvm_log_job(a->log, jid, "claim", DVM_LU("tokens", p->n_tokens), DVM_LU("sats", p->claim_sats));
-        claim_all(a, "job ended");
+        claim_async(a, "job ended");
         break;
     case DVM_PACT_DONE:
         dvm_log_job(a->log, jid, "done", DVM_LS("end", dvm_provider_end_name(p->end)),
@@ -635,7 +737,17 @@ static void conn_message(dvm_conn *conn, const uint8_t *msg, size_t len, void *u
         e = dvm_msg_decode(&c->dec, line, n, &m, reason, sizeof reason);
         if (e != DVM_OK)
             dvm_agent_handle_decode_error(a->core, c->id, m.id, dvm_str_c(reason), t);
-        else
+        else if (m.type == DVM_MSG_REQUEST && m.kind != a->cfg->kind) {
+            /* the topic is per kind, but a direct peer can ask anything */
+            char why[128];
+            snprintf(why, sizeof why, "Unsupported kind %llu (this agent serves %llu)", (unsigned long long)m.kind,
+                     (unsigned long long)a->cfg->kind);
+            dvm_msg err = {.type = DVM_MSG_ERROR, .id = m.id, .message = dvm_str_c(why)};
+            char id[128];
+            snprintf(id, sizeof id, "%.*s", (int)(m.id.len > 100 ? 100 : m.id.len), m.id.ptr ? m.id.ptr : "");
+            dvm_log_job(a->log, id, "refused", DVM_LS("message", why));
+            send_msg(a, c->id, &err);
+        } else
             dvm_agent_handle_msg(a->core, c->id, &m, t);
         pump(a);
     }
@@ -684,7 +796,7 @@ static void on_connection(dvm_swarm *sw, dvm_conn *conn, const dvm_swarm_peer_in
     snprintf(c->peer, sizeof c->peer, "%s", info->address ? info->address : "");
     c->next = a->conns;
     a->conns = c;
-    dvm_conn_callbacks cb = {NULL, conn_message, NULL, conn_close};
+    dvm_conn_callbacks cb = {NULL, conn_message, conn_drain, conn_close};
     dvm_conn_set_callbacks(conn, &cb, c);
     char hex[65];
     dvm_identity_hex(info->remote_public_key, hex);
@@ -748,7 +860,7 @@ static void on_signal(uv_signal_t *s, int signum)
     dvm_log_job(a->log, NULL, "shutdown", DVM_LU("signal", signum), DVM_LU("active", dvm_agent_active(a->core)));
     dvm_agent_shutdown(a->core, now_ms(a));
     pump(a); /* results sent, claims made */
-    claim_all(a, "shutdown");
+    claim_async(a, "shutdown");
     /* close connections gracefully (queued results are flushed first) */
     for (struct lconn *c = a->conns; c; c = c->next)
         dvm_conn_close(c->conn);
@@ -823,9 +935,14 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
         if (!dup)
             a->mint_urls[a->n_wallets++] = u;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before the claim thread uses libcurl */
     for (size_t i = 0; i < a->n_wallets; i++)
-        if (dvm_wallet_client_open(a->mint_urls[i], wp, 5000, &a->wallets[i], err, sizeof err) != DVM_OK) {
+        if (dvm_wallet_client_open(a->mint_urls[i], wp, 5000, &a->wallets[i], err, sizeof err) != DVM_OK ||
+            dvm_wallet_client_open(a->mint_urls[i], wp, 5000, &a->claimers[i], err, sizeof err) != DVM_OK) {
             dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
+            if (a->wallets[i])
+                dvm_wallet_client_close(a->wallets[i]);
+            a->wallets[i] = NULL;
             a->n_wallets = i;
             goto out;
         }
@@ -860,12 +977,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 
     /* money owed from earlier runs: finish open operations, claim */
-    for (size_t i = 0; i < a->n_wallets; i++) {
-        size_t fin = 0;
-        if (dvm_wallet_client_recover(a->wallets[i], &fin) == DVM_OK && fin)
-            dvm_log_job(log, NULL, "recovered", DVM_LS("mint", a->mint_urls[i]), DVM_LU("operations", fin));
-    }
-    claim_all(a, "startup");
+    claim_async(a, "startup"); /* recovers interrupted claims first */
 
     /* stream socket */
     if (cfg->stream_socket && dvm_stream_pub_open(&loop, cfg->stream_socket, &a->pub, err, sizeof err) != 0) {
@@ -925,8 +1037,11 @@ out:
     uv_loop_close(&loop);
     dvm_agent_free(a->core);
     dvm_pay_policy_free(a->policy);
-    for (size_t i = 0; i < a->n_wallets; i++)
+    for (size_t i = 0; i < a->n_wallets; i++) {
         dvm_wallet_client_close(a->wallets[i]);
+        dvm_wallet_client_close(a->claimers[i]);
+    }
+    curl_global_cleanup();
     dvm_buf_free(&a->out);
     free(a);
     return rc;

@@ -28,6 +28,7 @@ extern char **environ;
 typedef struct lp {
     pid_t pid;
     int out_fd, err_fd;
+    int in_fd; /* write end of the child's stdin pipe, or -1 */
     char out[1 << 18];
     size_t out_len;
     char err[1 << 18]; /* unconsumed stderr bytes */
@@ -57,6 +58,8 @@ static inline const char *lp_bin(void)
     return path;
 }
 
+static inline lp *lp_spawn(const char *name, const char **args, bool stdin_pipe);
+
 /* Start `dvm ARGS...` (NULL-terminated). */
 static inline lp *lp_start(const char *name, ...)
 {
@@ -70,6 +73,13 @@ static inline lp *lp_start(const char *name, ...)
         args[n++] = a;
     va_end(ap);
     args[n] = NULL;
+    return lp_spawn(name, args, false);
+}
+
+/* Start args[0] (found on PATH) with args; stdin a pipe we keep open (the
+ * child sees EOF when the test process dies) or /dev/null. */
+static inline lp *lp_spawn(const char *name, const char **args, bool stdin_pipe)
+{
     lp *p = calloc(1, sizeof *p);
     cr_assert_not_null(p);
     p->name = name;
@@ -78,12 +88,21 @@ static inline lp *lp_start(const char *name, ...)
     cr_assert_eq(pipe(e), 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int in[2] = {-1, -1};
+    if (stdin_pipe) {
+        cr_assert_eq(pipe(in), 0);
+        fcntl(in[1], F_SETFD, FD_CLOEXEC);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    } else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, o[1], 1);
     posix_spawn_file_actions_adddup2(&fa, e[1], 2);
     posix_spawn_file_actions_addclose(&fa, o[0]);
     posix_spawn_file_actions_addclose(&fa, e[0]);
-    int rc = posix_spawn(&p->pid, args[0], &fa, NULL, (char *const *)args, environ);
+    int rc = posix_spawnp(&p->pid, args[0], &fa, NULL, (char *const *)args, environ);
+    if (stdin_pipe)
+        close(in[0]); /* in[1] stays open (close-on-exec) until lp_kill_all */
+    p->in_fd = in[1];
     posix_spawn_file_actions_destroy(&fa);
     cr_assert_eq(rc, 0, "spawn %s", args[0]);
     close(o[1]);
@@ -186,6 +205,16 @@ static inline json_t *lp_find_event(lp *p, const char *ev)
     return NULL;
 }
 
+/* Like lp_find_event, waiting up to timeout_ms for the event to appear. */
+static inline json_t *lp_wait_find(lp *p, const char *ev, uint64_t timeout_ms)
+{
+    uint64_t end = lp_now_ms() + timeout_ms;
+    json_t *o;
+    while (!(o = lp_find_event(p, ev)) && lp_now_ms() < end)
+        lp_pump(p, 50);
+    return o;
+}
+
 /* Wait until stdout holds at least n bytes (or EOF/timeout). */
 static inline bool lp_wait_stdout(lp *p, size_t n, uint64_t timeout_ms)
 {
@@ -238,6 +267,8 @@ static inline void lp_kill_all(void)
             close(p->out_fd);
         if (p->err_fd >= 0)
             close(p->err_fd);
+        if (p->in_fd >= 0)
+            close(p->in_fd);
         free(p);
         lp_all[i] = NULL;
     }

@@ -204,7 +204,7 @@ Test(e2e, provider_killed_and_restarted_claims_on_restart)
     /* restart with the same wallet: the owed tokens are claimed */
     char addr2[128];
     lp *again = lp_start_agent(dir, url, addr2, sizeof addr2, "--chunks=10");
-    json_t *cl = lp_find_event(again, "claimed"); /* at startup, before "listening" */
+    json_t *cl = lp_wait_find(again, "claimed", 15000); /* at startup */
     cr_assert_not_null(cl, "restart claims: %s", again->errlog);
     uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
     json_decref(cl);
@@ -364,6 +364,9 @@ Test(e2e, exit_codes_unreachable_and_price_too_high)
 
     lp_start_agent(dir, url, addr, sizeof addr, "--sats-per-chunk=10");
     snprintf(peer, sizeof peer, "--peer=%s", addr);
+    c = lp_start("customer", "customer", peer, mintf, wallet, "--kind=5101", "--budget=200", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 6, "another kind is refused: %s", c->errlog);
+    cr_assert(strstr(c->errlog, "Unsupported kind 5101"), "%s", c->errlog);
     c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--max-sats-per-chunk=5", "hi", NULL);
     cr_assert_eq(lp_wait_exit(c, 30000), 4, "price too high: %s", c->errlog);
     cr_assert_eq(unspent_sats(wallet + strlen("--wallet="), url), 200, "nothing spent: the proofs stay in the wallet");
@@ -418,7 +421,7 @@ Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
     lp_signal(agent, SIGTERM);
     cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0: %s", agent->errlog);
     cr_assert_lt(lp_now_ms() - t0, 10000, "within 10 s");
-    json_t *cl = lp_find_event(agent, "claimed");
+    json_t *cl = lp_find_event(agent, "claimed"); /* the agent has exited: all of its log is read */
     cr_assert_not_null(cl, "claimed before exiting: %s", agent->errlog);
     uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
     json_decref(cl);
@@ -432,4 +435,26 @@ Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
     cr_assert_eq(total, claimed, "the result's total_sats is what was claimed");
     json_decref(sum);
     cr_assert_eq(sent_sats(cdb, url, true), claimed);
+}
+
+Test(e2e, prompt_from_stdin)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=12");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    const char *args[] = {lp_bin(), "customer", peer, mintf, wallet, "--budget=20", "--json", "-", NULL};
+    lp *c = lp_spawn("customer", args, true);
+    const char *prompt = "a prompt\nfrom stdin";
+    cr_assert_eq(write(c->in_fd, prompt, strlen(prompt)), (ssize_t)strlen(prompt));
+    close(c->in_fd);
+    c->in_fd = -1;
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    char want[1024];
+    dvm_builtin_text(prompt, strlen(prompt), 12, want, sizeof want);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "output")), want, "the job ran on stdin's prompt");
+    json_decref(o);
 }

@@ -251,3 +251,4 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     free(forged);
     free(untrusted);
 }
+

@@ -103,13 +103,13 @@ static void setup(void)
 {
     struct stat st;
     if (stat(CASHU_TS, &st) != 0)
-        cr_skip_test("%s missing (run ci/setup or npm ci in ci/interop)", CASHU_TS);
+        cr_assert_fail("%s missing (run ci/setup or npm ci in ci/interop)", CASHU_TS);
     char *probe[] = {"node", "--version", NULL};
     run r = spawn(NULL, probe);
     int ok = r.code == 0;
     run_free(&r);
     if (!ok)
-        cr_skip_test("node is not installed");
+        cr_assert_fail("node is not installed (run ci/setup)");
     const char *dir = getenv("DVM_BIN");
     cr_assert_not_null(dir);
     snprintf(dvm_path, sizeof dvm_path, "%s/dvm", dir);

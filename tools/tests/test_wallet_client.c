@@ -714,3 +714,28 @@ Test(wallet_client, sync_normal_commits_survive_kill_9)
     fprintf(stderr, "add_incoming per commit: FULL %.3f ms, NORMAL %.3f ms\n", full, normal);
     dvm_wallet_tokens_free(ts, 30);
 }
+
+Test(wallet_client, fragmented_wallet_consolidates_before_a_split)
+{
+    /* 1100 proofs of 1 sat: one token of 1100 needs more inputs than the
+     * mint takes in one request (1000), so the wallet first swaps its
+     * smallest proofs into few, then splits. */
+    cr_assert_eq(dvm_wallet_client_mint(W1, 1100, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 1100, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    dvm_wallet_tokens_free(ts, 1100);
+    uint64_t rel = 0;
+    cr_assert_eq(dvm_wallet_client_release_reserved(W1, &rel), DVM_OK);
+    cr_assert_eq(rel, 1100);
+    dvm_token t;
+    cr_assert_eq(dvm_wallet_client_send(W1, 1100, &t), DVM_OK, "%s", dvm_wallet_client_last_error(W1));
+    cr_assert_leq(t.n_proofs, 11, "1100 = 1024 + 64 + 8 + 4, one proof per bit");
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.unspent + b.reserved + b.pending, 0);
+    uint64_t got = 0;
+    cr_assert_eq(dvm_wallet_client_receive(W2, &t, &got), DVM_OK, "%s", dvm_wallet_client_last_error(W2));
+    cr_assert_eq(got, 1100);
+    dvm_token_free(&t);
+}

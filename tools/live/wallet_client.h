@@ -19,8 +19,10 @@
  *
  * Typical use: a provider opens its client, calls _recover (finish what a
  * crash interrupted) and _claim_incoming (claim tokens committed but not
- * yet claimed) at startup; on each payment _add_incoming before
- * payment_ack; at job end _claim_incoming. A customer opens, calls _recover
+ * yet claimed) at startup; on each payment _add_incoming (or, for several
+ * payments verified in one loop turn, _add_incoming_many: one commit)
+ * before payment_ack; at job end _claim_incoming. _set_sync chooses how
+ * durable those commits are (FULL by default). A customer opens, calls _recover
  * and _release_reserved, _mint if short, _split into micro-tokens after the
  * offer, _mark_sent per token paid, _release for the ones left over.
  *
@@ -155,8 +157,9 @@ dvm_err dvm_wallet_client_release_reserved(dvm_wallet_client *w, uint64_t *sats)
  * (free with dvm_token_free). */
 dvm_err dvm_wallet_client_send(dvm_wallet_client *w, uint64_t amount, dvm_token *out);
 
-/* Commit a token received from a peer as INCOMING (durable; a provider calls
- * this before payment_ack). The token must name this client's mint and unit
+/* Commit a token received from a peer as INCOMING (one transaction, as
+ * durable as dvm_wallet_client_set_sync says; a provider calls this before
+ * payment_ack). The token must name this client's mint and unit
  * sat (DVM_ERR_INVALID). A proof the store already holds: DVM_ERR_EXISTS
  * (nothing written). */
 dvm_err dvm_wallet_client_add_incoming(dvm_wallet_client *w, const dvm_token *t);

@@ -249,7 +249,9 @@ dvm_err dvm_mint_fee(const dvm_mint *m, const dvm_proof *ins, size_t n, uint64_t
 
 /* Verify proofs without changing state: known keyset (12001), amount a key
  * of it (10001), C == k*Y (10001), no duplicate Y (11007), count limit
- * (11014). If Ys_out is non-NULL it receives the n Ys. */
+ * (11014). Secrets in the NUT-10 form (starting with '[': P2PK, HTLC
+ * spending conditions) are refused with 10001, as this mint does not
+ * implement NUT-11/14. If Ys_out is non-NULL it receives the n Ys. */
 dvm_err dvm_mint_verify_proofs(const dvm_mint *m, const dvm_proof *ins, size_t n,
                                uint8_t (*Ys_out)[DVM_POINT_BYTES], dvm_mint_error *err);
 

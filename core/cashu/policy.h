@@ -45,7 +45,8 @@ typedef enum dvm_pay_verdict {
     DVM_PAY_REJECT_AMOUNT,         /* zero, over 2^53-1, or an amount without a key */
     DVM_PAY_REJECT_REPLAY,         /* a proof seen before (or twice in the token) */
     DVM_PAY_REJECT_DLEQ,           /* a DLEQ proof that does not verify: forged */
-    DVM_PAY_REJECT_MALFORMED       /* no proofs, bad point or secret */
+    DVM_PAY_REJECT_MALFORMED       /* no proofs, bad point or secret, a NUT-10
+                                      locked secret (not supported) */
 } dvm_pay_verdict;
 
 /* true for the REJECT_* verdicts (the payment must be refused). */

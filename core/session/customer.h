@@ -92,7 +92,10 @@ typedef struct dvm_customer_config {
     uint64_t max_sats_per_chunk; /* sats (default 5) */
     uint64_t prepay_window;      /* payments ahead (default 0) */
     uint64_t idle_timeout_ms;    /* provider silence that ends the job
-                                    (default 60000); 0 = never */
+                                    (default 60000); 0 = never. The clock
+                                    also runs while the driver is getting a
+                                    token (NEED_TOKEN), so keep the wallet
+                                    faster than this. */
     size_t max_buffered_bytes;   /* pull buffer (default 4 MiB) */
     size_t max_result_bytes;     /* result output kept (default 1 MiB) */
     size_t max_token_bytes;      /* one token string (default 256 KiB) */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -131,6 +132,10 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        /* Die with the test process, even if it crashes before .fini. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -299,6 +304,7 @@ static inline int mp_exec(const char *prog, const char *const *args, const char 
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(po[1], 1);
         dup2(pi[0], 0);
         close(po[0]);

@@ -965,10 +965,12 @@ static uint32_t choose_provider(world *w, uint32_t avoid)
         return p;
     }
     /* look at choice_sample providers on the topic (power of d choices) */
-    uint64_t k = sc->customers.choice_sample < P ? sc->customers.choice_sample : P;
+    bool all = sc->customers.choice_sample >= P; /* sees every provider */
+    uint64_t k = all ? P : sc->customers.choice_sample;
+    uint64_t start = sim_rng_below(&w->rng, P); /* ties go to a random one */
     uint32_t best = UINT32_MAX;
     for (uint64_t i = 0; i < k; i++) {
-        uint32_t p = (uint32_t)sim_rng_below(&w->rng, P);
+        uint32_t p = all ? (uint32_t)((start + i) % P) : (uint32_t)sim_rng_below(&w->rng, P);
         if (p == avoid && P > 1)
             continue;
         if (best == UINT32_MAX)
@@ -1734,7 +1736,8 @@ dvm_err sim_run(const sim_scenario *sc, const sim_sinks *sinks, sim_summary *sum
         sim_pay_set_now(w->pay, NOW_MS(w));
         summary->events++;
         if (sinks && sinks->progress && !(summary->events & 0xffff))
-            sinks->progress(sinks->ctx, w->now_us, w->limit_us, summary->events);
+            sinks->progress(sinks->ctx, summary->jobs_completed + summary->jobs_failed, sc->jobs, w->now_us,
+                            summary->events);
         switch (ev.kind) {
         case EV_ARRIVAL: on_arrival(w); break;
         case EV_CONNECTED: on_connected_ev(w, ev.a, ev.b); break;

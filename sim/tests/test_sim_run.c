@@ -400,3 +400,37 @@ Test(sim_run, pcap_is_read_by_tshark, .timeout = 120)
     unlink(out);
     rmdir(dir);
 }
+
+Test(sim_run, cheapest_choice_picks_the_lowest_price, .timeout = 120)
+{
+    sim_scenario sc;
+    /* every customer sees all 12 providers: each job goes to a cheapest one */
+    const char *sets[] = {"customers.choice=cheapest", "customers.choice_sample=1000", "providers.max_jobs=100",
+                          "providers.sats_per_chunk_min=1", "providers.sats_per_chunk_max=3", NULL};
+    small(&sc, sets);
+    mem_sink m = {0};
+    sim_summary s;
+    run(&sc, &m, &s);
+    no_violations(&s);
+    cr_assert_eq(dvm_buf_putc(&m.providers_csv, 0), DVM_OK);
+    /* provider,behaviour,sats_per_chunk,jobs,... */
+    char *line = strchr((char *)m.providers_csv.data, '\n') + 1;
+    unsigned min_price = 99, busy_max_price = 0, busy = 0;
+    while (*line) {
+        unsigned id, price;
+        unsigned long long jobs;
+        char beh[32];
+        cr_assert_eq(sscanf(line, "%u,%31[^,],%u,%llu,", &id, beh, &price, &jobs), 4);
+        if (price < min_price)
+            min_price = price;
+        if (jobs) {
+            busy++;
+            if (price > busy_max_price)
+                busy_max_price = price;
+        }
+        line = strchr(line, '\n') + 1;
+    }
+    cr_assert_gt(busy, 0);
+    cr_assert_eq(busy_max_price, min_price, "a job went to a provider dearer than the cheapest");
+    mem_free(&m);
+}

@@ -19,6 +19,11 @@ typedef struct bench_opts {
 /* Monotonic time in seconds (CLOCK_MONOTONIC). */
 double bench_now(void);
 
+/* CPU time of this process (all threads, user + system) in seconds
+ * (CLOCK_PROCESS_CPUTIME_ID). On a shared machine wall time also counts the
+ * time other processes held the CPU; CPU time does not. */
+double bench_cpu_now(void);
+
 /* Peak resident set size of this process so far, in KiB (getrusage). */
 long bench_peak_rss_kb(void);
 

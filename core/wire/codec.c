@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "wire/jscan.h"
 #include "wire/utf8.h"
 
 /* ---- the seed table ---------------------------------------------------- */
@@ -13,30 +14,34 @@ enum field_kind { F_STR, F_INT };
 
 typedef struct field_spec {
     const char *name;
+    size_t nlen; /* strlen(name) */
     enum field_kind kind;
     size_t off; /* offset of the dvm_str or uint64_t in dvm_msg */
 } field_spec;
 
 typedef struct type_spec {
+    const char *tname; /* wire name, as dvm_msg_type_name */
+    size_t tlen;       /* strlen(tname) */
     unsigned nfields;
     field_spec f[3];
 } type_spec;
 
-#define STR(n) {#n, F_STR, offsetof(dvm_msg, n)}
-#define INT(n) {#n, F_INT, offsetof(dvm_msg, n)}
+#define STR(n) {#n, sizeof #n - 1, F_STR, offsetof(dvm_msg, n)}
+#define INT(n) {#n, sizeof #n - 1, F_INT, offsetof(dvm_msg, n)}
+#define TYPE(name) name, sizeof name - 1
 
 static const type_spec specs[] = {
-    [DVM_MSG_NONE] = {0, {{0}}},
-    [DVM_MSG_REQUEST] = {3, {INT(kind), STR(input), INT(budget)}},
-    [DVM_MSG_OFFER] = {2, {INT(sats_per_chunk), INT(chunks_per_payment)}},
-    [DVM_MSG_PAYMENT] = {1, {STR(token)}},
-    [DVM_MSG_PAYMENT_ACK] = {1, {INT(amount)}},
-    [DVM_MSG_ACCEPTED] = {0, {{0}}},
-    [DVM_MSG_CHUNK] = {1, {STR(data)}}, /* + optional seq */
-    [DVM_MSG_PAY_REQUIRED] = {2, {INT(earned), INT(next)}},
-    [DVM_MSG_RESULT] = {2, {STR(output), INT(total_sats)}},
-    [DVM_MSG_STOP] = {0, {{0}}},
-    [DVM_MSG_ERROR] = {1, {STR(message)}},
+    [DVM_MSG_NONE] = {TYPE(""), 0, {{0}}},
+    [DVM_MSG_REQUEST] = {TYPE("request"), 3, {INT(kind), STR(input), INT(budget)}},
+    [DVM_MSG_OFFER] = {TYPE("offer"), 2, {INT(sats_per_chunk), INT(chunks_per_payment)}},
+    [DVM_MSG_PAYMENT] = {TYPE("payment"), 1, {STR(token)}},
+    [DVM_MSG_PAYMENT_ACK] = {TYPE("payment_ack"), 1, {INT(amount)}},
+    [DVM_MSG_ACCEPTED] = {TYPE("accepted"), 0, {{0}}},
+    [DVM_MSG_CHUNK] = {TYPE("chunk"), 1, {STR(data)}}, /* + optional seq */
+    [DVM_MSG_PAY_REQUIRED] = {TYPE("pay_required"), 2, {INT(earned), INT(next)}},
+    [DVM_MSG_RESULT] = {TYPE("result"), 2, {STR(output), INT(total_sats)}},
+    [DVM_MSG_STOP] = {TYPE("stop"), 0, {{0}}},
+    [DVM_MSG_ERROR] = {TYPE("error"), 1, {STR(message)}},
 };
 
 #define NTYPES ((int)(sizeof specs / sizeof specs[0]))
@@ -54,11 +59,9 @@ static const uint64_t *cint_at(const dvm_msg *m, size_t off)
 
 dvm_msg_type dvm_msg_type_from_name(const char *name, size_t n)
 {
-    for (int t = 1; t < NTYPES; t++) {
-        const char *tn = dvm_msg_type_name((dvm_msg_type)t);
-        if (strlen(tn) == n && memcmp(tn, name, n) == 0)
+    for (int t = 1; t < NTYPES; t++)
+        if (specs[t].tlen == n && memcmp(specs[t].tname, name, n) == 0)
             return (dvm_msg_type)t;
-    }
     return DVM_MSG_NONE;
 }
 
@@ -263,19 +266,6 @@ done:
 
 /* ---- chunk fast path ---------------------------------------------------- */
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-static inline uint64_t has_zero8(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
-
-/* Nonzero when one of the 8 bytes of w is < 0x20, '"' or '\\' (the bytes
- * JSON.stringify escapes). Exact as a boolean. */
-static inline uint64_t need_escape8(uint64_t w)
-{
-    return ((w - ONES * 0x20) & ~w & HIGHS) | has_zero8(w ^ (ONES * '"')) |
-           has_zero8(w ^ (ONES * '\\'));
-}
-
 static int hexval(uint8_t c)
 {
     if (c >= '0' && c <= '9')
@@ -287,40 +277,43 @@ static int hexval(uint8_t c)
     return -1;
 }
 
-/* Parse a JSON string body starting after its opening quote; decoded bytes
- * go to dst. Returns the position after the closing quote, or NULL when
- * unsure (the caller falls back to jansson). */
-static const uint8_t *fast_string(const uint8_t *p, const uint8_t *end, uint8_t *dst,
-                                  size_t *outlen)
+/* State of one fast decode: the scratch is reserved (line length, enough
+ * for every decoded string of the line, which is never longer than its
+ * source) only when a string has an escape and must be copied. */
+typedef struct fast_state {
+    dvm_msg_decoder *d;
+    size_t line_len;
+    bool scratch_ready;
+} fast_state;
+
+/* Slow part of fast_string: the string body started at s and p is at its
+ * first backslash. Decodes the body into the scratch. Returns the position
+ * after the closing quote, or NULL when unsure (the caller falls back to
+ * jansson). */
+static const uint8_t *fast_string_esc(fast_state *st, const uint8_t *s, const uint8_t *p,
+                                      const uint8_t *end, dvm_str *out)
 {
-    uint8_t *d = dst;
-    for (;;) {
-        const uint8_t *run = p;
-        while (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (need_escape8(w) | (w & HIGHS))
-                break;
-            p += 8;
-        }
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        if (p > run) {
-            memcpy(d, run, (size_t)(p - run));
-            d += p - run;
-        }
-        if (p >= end)
+    dvm_buf *sc = &st->d->scratch;
+    if (!st->scratch_ready) {
+        if (dvm_buf_reserve(sc, st->line_len) != DVM_OK)
             return NULL;
+        st->scratch_ready = true;
+    }
+    uint8_t *dst0 = sc->data + sc->len, *d = dst0;
+    memcpy(d, s, (size_t)(p - s));
+    d += p - s;
+    for (;;) {
         uint8_t c = *p;
         if (c == '"') {
-            *outlen = (size_t)(d - dst);
+            out->ptr = (const char *)dst0;
+            out->len = (size_t)(d - dst0);
+            sc->len += out->len;
             return p + 1;
         }
         if (c == '\\') {
             if (end - p < 2)
                 return NULL;
-            uint8_t e = p[1];
-            switch (e) {
+            switch (p[1]) {
             case '"': *d++ = '"'; break;
             case '\\': *d++ = '\\'; break;
             case '/': *d++ = '/'; break;
@@ -354,15 +347,49 @@ static const uint8_t *fast_string(const uint8_t *p, const uint8_t *end, uint8_t 
             default: return NULL;
             }
             p += 2;
-            continue;
+        } else if (c < 0x20) {
+            return NULL; /* raw control character: invalid JSON */
+        } else {
+            size_t n = dvm_jscan_utf8_seq(p, (size_t)(end - p));
+            if (n == 0)
+                return NULL;
+            memcpy(d, p, n);
+            d += n;
+            p += n;
         }
+        size_t run = dvm_jscan_plain(p, (size_t)(end - p));
+        memcpy(d, p, run);
+        d += run;
+        p += run;
+        if (p >= end)
+            return NULL;
+    }
+}
+
+/* Parse a JSON string body starting after its opening quote. Without
+ * escapes (the common case) *out points into the line itself: no copy.
+ * Returns the position after the closing quote, or NULL when unsure. */
+DVM_JSCAN_INLINE const uint8_t *fast_string(fast_state *st, const uint8_t *p, const uint8_t *end,
+                                             dvm_str *out)
+{
+    const uint8_t *s = p;
+    for (;;) {
+        p += dvm_jscan_plain(p, (size_t)(end - p));
+        if (p >= end)
+            return NULL;
+        uint8_t c = *p;
+        if (c == '"') {
+            out->ptr = (const char *)s;
+            out->len = (size_t)(p - s);
+            return p + 1;
+        }
+        if (c == '\\')
+            return fast_string_esc(st, s, p, end, out);
         if (c < 0x20)
             return NULL; /* raw control character: invalid JSON */
-        size_t n = dvm_utf8_seq_len(p, (size_t)(end - p));
+        size_t n = dvm_jscan_utf8_seq(p, (size_t)(end - p));
         if (n == 0)
             return NULL;
-        memcpy(d, p, n);
-        d += n;
         p += n;
     }
 }
@@ -378,47 +405,45 @@ dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
     const size_t np = sizeof k_prefix - 1, nd = sizeof k_data - 1, ns = sizeof k_seq - 1;
     if (!line || len > d->max_len || len < np || memcmp(p, k_prefix, np) != 0)
         return DVM_ERR_AGAIN;
-    if (scratch_prepare(d, len) != DVM_OK)
-        return DVM_ERR_AGAIN;
-    uint8_t *s = d->scratch.data;
-    size_t idlen, datalen;
-    p = fast_string(p + np, end, s, &idlen);
+    dvm_buf_reset(&d->scratch);
+    fast_state st = {d, len, false};
+    dvm_str id, data;
+    p = fast_string(&st, p + np, end, &id);
     if (!p || (size_t)(end - p) < nd || memcmp(p, k_data, nd) != 0)
         return DVM_ERR_AGAIN;
-    p = fast_string(p + nd, end, s + idlen, &datalen);
+    p = fast_string(&st, p + nd, end, &data);
     if (!p || p >= end)
         return DVM_ERR_AGAIN;
     bool has_seq = false;
     uint64_t seq = 0;
     if (*p == ',') {
-        if ((size_t)(end - p) < ns || memcmp(p, k_seq, ns) != 0)
+        /* ,"seq":N} with N = 1..2^53-1, no leading zero, 1..16 digits */
+        if ((size_t)(end - p) < ns + 2 || memcmp(p, k_seq, ns) != 0 || end[-1] != '}')
             return DVM_ERR_AGAIN;
         p += ns;
-        if (p >= end || *p < '1' || *p > '9')
+        size_t digits = (size_t)(end - 1 - p);
+        if (digits > 16 || *p < '1' || *p > '9')
             return DVM_ERR_AGAIN;
-        unsigned digits = 0;
-        while (p < end && *p >= '0' && *p <= '9') {
-            if (++digits > 16)
+        for (size_t k = 0; k < digits; k++) {
+            unsigned v = (unsigned)p[k] - '0';
+            if (v > 9)
                 return DVM_ERR_AGAIN;
-            seq = seq * 10 + (uint64_t)(*p - '0');
-            p++;
+            seq = seq * 10 + v;
         }
         if (seq > DVM_JSON_MAX_SAFE_INT)
             return DVM_ERR_AGAIN;
         has_seq = true;
+        p = end - 1;
     }
     if (end - p != 1 || *p != '}')
         return DVM_ERR_AGAIN;
 
     memset(out, 0, sizeof *out);
     out->type = DVM_MSG_CHUNK;
-    out->id.ptr = (const char *)s;
-    out->id.len = idlen;
-    out->data.ptr = (const char *)s + idlen;
-    out->data.len = datalen;
+    out->id = id;
+    out->data = data;
     out->has_seq = has_seq;
     out->seq = seq;
-    d->scratch.len = idlen + datalen;
     d->fast_hits++;
     return DVM_OK;
 }
@@ -438,110 +463,217 @@ dvm_err dvm_msg_decode(dvm_msg_decoder *d, const void *line, size_t len, dvm_msg
 
 static const char k_hex[] = "0123456789abcdef";
 
-/* Bytes JSON.stringify writes for string s including both quotes; 0 when s
- * is not valid UTF-8 (a valid result is always >= 2). */
-static size_t json_str_len(dvm_str s)
+/* Extra bytes JSON.stringify writes for an ASCII byte that is not plain
+ * (see wire/jscan.h): '"', '\\' and the short escapes \b \f \n \r \t take
+ * one more byte, other control bytes \u00xx five more. */
+static inline size_t escape_extra(uint8_t c)
 {
-    const uint8_t *p = (const uint8_t *)s.ptr;
-    if (s.len && !p)
-        return 0;
-    if (!dvm_utf8_valid(p, s.len))
-        return 0;
-    size_t n = s.len + 2, i = 0;
-    while (i < s.len) {
-        if (s.len - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (!need_escape8(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = p[i++];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-            c == '\t')
-            n += 1;
-        else if (c < 0x20)
-            n += 5;
+    switch (c) {
+    case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t': return 1;
+    default: return 5;
     }
-    return n;
 }
 
-static uint8_t *put_json_str(uint8_t *d, dvm_str s)
+static const char k_digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+
+/* Decimal digits of v, written right-aligned into tmp[0..20); returns the
+ * index of the first digit (the number is tmp[i..20)). */
+static inline size_t fmt_u64(uint8_t tmp[20], uint64_t v)
+{
+    size_t i = 20;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, k_digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, k_digits2 + 2 * v, 2);
+    } else {
+        tmp[--i] = (uint8_t)('0' + v);
+    }
+    return i;
+}
+
+/* Escape of an ASCII byte that is not plain (see put_json_str). */
+static inline uint8_t *put_escape(uint8_t *d, uint8_t c)
+{
+    *d++ = '\\';
+    switch (c) {
+    case '"': *d++ = '"'; break;
+    case '\\': *d++ = '\\'; break;
+    case '\b': *d++ = 'b'; break;
+    case '\f': *d++ = 'f'; break;
+    case '\n': *d++ = 'n'; break;
+    case '\r': *d++ = 'r'; break;
+    case '\t': *d++ = 't'; break;
+    default:
+        *d++ = 'u';
+        *d++ = '0';
+        *d++ = '0';
+        *d++ = (uint8_t)k_hex[c >> 4];
+        *d++ = (uint8_t)k_hex[c & 15];
+    }
+    return d;
+}
+
+/* One pass: write the JSON string of s[0..n) (quotes included) at d, which
+ * has room for 6n + 2 bytes (every byte escapes to at most 6), checking
+ * UTF-8 on the way. Plain bytes are copied 16 at a time while they are
+ * scanned. Returns the end, or NULL when s is not valid UTF-8 (bytes were
+ * written at d then, but the caller does not count them). */
+static uint8_t *put_json_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
 {
     *d++ = '"';
-    if (s.len == 0) { /* s.ptr may be NULL: no arithmetic on it */
+    if (n == 0) { /* s may be NULL: no arithmetic on it */
         *d++ = '"';
         return d;
     }
-    const uint8_t *p = (const uint8_t *)s.ptr, *end = p + s.len;
-    while (p < end) {
-        const uint8_t *run = p;
-        while (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (need_escape8(w))
-                break;
-            p += 8;
+    size_t i = 0;
+#if defined(DVM_JSCAN_SSE2)
+    /* true when the 16 source bytes before s+i were copied unchanged to
+     * the 16 output bytes before d (a clean block was just copied) */
+    bool verbatim16 = false;
+#endif
+    for (;;) {
+#if defined(DVM_JSCAN_SSE2)
+        while (n - i >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            _mm_storeu_si128((__m128i *)(void *)d, v);
+            unsigned m = dvm_jscan_bad16v(v);
+            if (m) {
+                size_t k = (size_t)__builtin_ctz(m);
+                i += k;
+                d += k;
+                goto special;
+            }
+            i += 16;
+            d += 16;
+            verbatim16 = true;
         }
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
-            p++;
-        if (p > run) {
-            memcpy(d, run, (size_t)(p - run));
-            d += p - run;
-        }
-        if (p >= end)
+        if (i >= n)
             break;
-        uint8_t c = *p++;
-        *d++ = '\\';
-        switch (c) {
-        case '"': *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '\b': *d++ = 'b'; break;
-        case '\f': *d++ = 'f'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\t': *d++ = 't'; break;
-        default:
-            *d++ = 'u';
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = (uint8_t)k_hex[c >> 4];
-            *d++ = (uint8_t)k_hex[c & 15];
+        if (verbatim16) {
+            /* Tail of < 16 bytes: take the last 16 source bytes, which
+             * overlap the block just copied, and store them at the same
+             * offset back in the output (rewriting equal bytes). */
+            size_t back = 16 - (n - i);
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+            _mm_storeu_si128((__m128i *)(void *)(d - back), v);
+            unsigned m = dvm_jscan_bad16v(v) >> back;
+            if (!m) {
+                d += n - i;
+                break;
+            }
+            size_t k = (size_t)__builtin_ctz(m);
+            i += k;
+            d += k;
+            goto special;
         }
+#endif
+        {
+            size_t k = dvm_jscan_plain(s + i, n - i);
+            if (k < 16)
+                dvm_jscan_copy_short(d, s + i, k);
+            else
+                memcpy(d, s + i, k);
+            i += k;
+            d += k;
+            if (i >= n)
+                break;
+        }
+    special:;
+#if defined(DVM_JSCAN_SSE2)
+        verbatim16 = false;
+#endif
+        uint8_t c = s[i];
+        if (c >= 0x80) {
+            size_t k = dvm_jscan_utf8_seq(s + i, n - i);
+            if (k == 0)
+                return NULL;
+            dvm_jscan_copy_short(d, s + i, k);
+            i += k;
+            d += k;
+        } else {
+            d = put_escape(d, c);
+            i++;
+        }
+        if (i >= n)
+            break;
     }
     *d++ = '"';
     return d;
 }
 
-static size_t u64_len(uint64_t v)
+/* Bytes JSON.stringify writes for s[0..n) including both quotes, checking
+ * in the same pass that s is valid UTF-8; 0 when it is not (a valid result
+ * is always >= 2). */
+static size_t json_str_len(const uint8_t *s, size_t n)
 {
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
+    if (n == 0)
+        return 2; /* s may be NULL: no arithmetic on it */
+    if (!s)
+        return 0;
+    size_t len = n + 2, i = 0;
+    for (;;) {
+        i += dvm_jscan_plain(s + i, n - i);
+        if (i >= n)
+            return len;
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            len += escape_extra(c);
+            i++;
+        } else {
+            size_t k = dvm_jscan_utf8_seq(s + i, n - i);
+            if (k == 0)
+                return 0;
+            i += k;
+        }
     }
-    return n;
 }
 
-static uint8_t *put_u64(uint8_t *d, uint64_t v)
+/* Write the JSON string of s[0..n) whose json_str_len is `jlen` (so s is
+ * valid UTF-8). Without escapes (jlen == n + 2) it is one copy. */
+static inline uint8_t *put_json_str(uint8_t *d, const uint8_t *s, size_t n, size_t jlen)
 {
-    size_t n = u64_len(v);
-    for (size_t i = n; i > 0; i--) {
-        d[i - 1] = (uint8_t)('0' + v % 10);
-        v /= 10;
+    *d++ = '"';
+    if (jlen == n + 2) {
+        if (n)
+            memcpy(d, s, n);
+        d += n;
+        *d++ = '"';
+        return d;
     }
-    return d + n;
+    size_t i = 0;
+    for (;;) {
+        size_t run = dvm_jscan_plain(s + i, n - i);
+        memcpy(d, s + i, run);
+        d += run;
+        i += run;
+        if (i >= n)
+            break;
+        uint8_t c = s[i++];
+        if (c >= 0x80) { /* part of a (validated) UTF-8 sequence: raw */
+            *d++ = c;
+            continue;
+        }
+        d = put_escape(d, c);
+    }
+    *d++ = '"';
+    return d;
 }
 
-static uint8_t *put_lit(uint8_t *d, const char *s, size_t n)
+static inline uint8_t *put_lit(uint8_t *d, const void *s, size_t n)
 {
     memcpy(d, s, n);
     return d + n;
 }
 
 /* `,"name":` */
-static uint8_t *put_key(uint8_t *d, const char *name, size_t n)
+static inline uint8_t *put_key(uint8_t *d, const char *name, size_t n)
 {
     *d++ = ',';
     *d++ = '"';
@@ -551,60 +683,65 @@ static uint8_t *put_key(uint8_t *d, const char *name, size_t n)
     return d;
 }
 
-dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out)
+static inline dvm_err encode_chunk(dvm_buf *out, const dvm_str *idp, const dvm_str *datap,
+                                   bool has_seq, uint64_t seq)
 {
-    if ((int)m->type <= DVM_MSG_NONE || (int)m->type >= NTYPES)
-        return DVM_ERR_INVALID;
-    const type_spec *ts = &specs[m->type];
-    const char *tname = dvm_msg_type_name(m->type);
-    size_t tlen = strlen(tname);
-    size_t flen[4];
-
-    /* {"type":"NAME","id":ID ... }\n */
-    size_t idl = json_str_len(m->id);
-    if (!idl)
-        return DVM_ERR_INVALID;
-    size_t total = 9 + tlen + 7 + idl + 2;
-    for (unsigned i = 0; i < ts->nfields; i++) {
-        const field_spec *fs = &ts->f[i];
-        if (fs->kind == F_STR) {
-            flen[i] = json_str_len(*cstr_at(m, fs->off));
-            if (!flen[i])
-                return DVM_ERR_INVALID;
-        } else {
-            uint64_t v = *cint_at(m, fs->off);
-            if (v > DVM_JSON_MAX_SAFE_INT)
-                return DVM_ERR_INVALID;
-            flen[i] = u64_len(v);
-        }
-        total += strlen(fs->name) + 4 + flen[i];
-    }
-    bool seq = m->type == DVM_MSG_CHUNK && m->has_seq;
-    if (seq) {
-        if (m->seq < 1 || m->seq > DVM_JSON_MAX_SAFE_INT)
+    const dvm_str id = *idp, data = *datap;
+    /* {"type":"chunk","id":ID,"data":DATA[,"seq":N]}\n */
+    uint8_t num[20];
+    size_t ns = 20;
+    if (has_seq) {
+        if (seq < 1 || seq > DVM_JSON_MAX_SAFE_INT)
             return DVM_ERR_INVALID;
-        total += 7 + u64_len(m->seq);
+        ns = fmt_u64(num, seq);
     }
+    /* One pass when the buffer already has room for the worst case (every
+     * byte escaped to 6): scan, check and copy together, no reallocation.
+     * Otherwise (or when the worst case would pass out->max) measure first
+     * and reserve exactly, so errors and growth are those of the exact
+     * path. */
+    const size_t fixed = sizeof k_prefix - 2 + 2 + 8 + 2 + 2 + (has_seq ? sizeof k_seq - 1 + (20 - ns) : 0);
+    if (id.len < ((size_t)1 << 24) && data.len < ((size_t)1 << 24) && (id.ptr || !id.len) &&
+        (data.ptr || !data.len)) {
+        size_t worst = fixed + 6 * (id.len + data.len);
+        size_t max = out->max ? out->max : DVM_BUF_DEFAULT_MAX;
+        if (out->cap - out->len >= worst && out->len <= max && worst <= max - out->len) {
+            uint8_t *d = out->data + out->len;
+            d = put_lit(d, k_prefix, sizeof k_prefix - 2);
+            d = put_json_str_1pass(d, (const uint8_t *)id.ptr, id.len);
+            if (!d)
+                return DVM_ERR_INVALID;
+            d = put_lit(d, ",\"data\":", 8);
+            d = put_json_str_1pass(d, (const uint8_t *)data.ptr, data.len);
+            if (!d)
+                return DVM_ERR_INVALID;
+            if (has_seq) {
+                d = put_lit(d, k_seq, sizeof k_seq - 1);
+                dvm_jscan_copy_short(d, num + ns, 20 - ns);
+                d += 20 - ns;
+            }
+            *d++ = '}';
+            *d++ = '\n';
+            out->len = (size_t)(d - out->data);
+            return DVM_OK;
+        }
+    }
+    size_t idl = json_str_len((const uint8_t *)id.ptr, id.len);
+    size_t dl = json_str_len((const uint8_t *)data.ptr, data.len);
+    if (!idl || !dl)
+        return DVM_ERR_INVALID;
+    size_t total = fixed - 4 + idl + dl;
     dvm_err e = dvm_buf_reserve(out, total);
     if (e)
         return e;
-
     uint8_t *d = out->data + out->len;
-    d = put_lit(d, "{\"type\":\"", 9);
-    d = put_lit(d, tname, tlen);
-    d = put_lit(d, "\",\"id\":", 7);
-    d = put_json_str(d, m->id);
-    for (unsigned i = 0; i < ts->nfields; i++) {
-        const field_spec *fs = &ts->f[i];
-        d = put_key(d, fs->name, strlen(fs->name));
-        if (fs->kind == F_STR)
-            d = put_json_str(d, *cstr_at(m, fs->off));
-        else
-            d = put_u64(d, *cint_at(m, fs->off));
-    }
-    if (seq) {
-        d = put_key(d, "seq", 3);
-        d = put_u64(d, m->seq);
+    d = put_lit(d, k_prefix, sizeof k_prefix - 2); /* without the id's quote */
+    d = put_json_str(d, (const uint8_t *)id.ptr, id.len, idl);
+    d = put_lit(d, ",\"data\":", 8);
+    d = put_json_str(d, (const uint8_t *)data.ptr, data.len, dl);
+    if (has_seq) {
+        d = put_lit(d, k_seq, sizeof k_seq - 1);
+        d = put_lit(d, num + ns, 20 - ns);
     }
     *d++ = '}';
     *d++ = '\n';
@@ -615,27 +752,61 @@ dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out)
 dvm_err dvm_msg_encode_chunk(dvm_buf *out, dvm_str id, dvm_str data, bool has_seq,
                              uint64_t seq)
 {
-    size_t idl = json_str_len(id), dl = json_str_len(data);
-    if (!idl || !dl)
+    return encode_chunk(out, &id, &data, has_seq, seq);
+}
+
+dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out)
+{
+    if ((int)m->type <= DVM_MSG_NONE || (int)m->type >= NTYPES)
         return DVM_ERR_INVALID;
-    /* {"type":"chunk","id":ID,"data":DATA[,"seq":N]}\n */
-    size_t total = sizeof k_prefix - 2 + idl + 8 + dl + 2;
-    if (has_seq) {
-        if (seq < 1 || seq > DVM_JSON_MAX_SAFE_INT)
-            return DVM_ERR_INVALID;
-        total += 7 + u64_len(seq);
+    if (m->type == DVM_MSG_CHUNK) /* the hot path; same bytes */
+        return encode_chunk(out, &m->id, &m->data, m->has_seq, m->seq);
+    const type_spec *ts = &specs[m->type];
+    const char *tname = ts->tname;
+    size_t tlen = ts->tlen;
+    size_t flen[3];
+    uint8_t num[3][20];
+    size_t nstart[3];
+
+    /* {"type":"NAME","id":ID ... }\n */
+    size_t idl = json_str_len((const uint8_t *)m->id.ptr, m->id.len);
+    if (!idl)
+        return DVM_ERR_INVALID;
+    size_t total = 9 + tlen + 7 + idl + 2;
+    for (unsigned i = 0; i < ts->nfields; i++) {
+        const field_spec *fs = &ts->f[i];
+        if (fs->kind == F_STR) {
+            const dvm_str *s = cstr_at(m, fs->off);
+            flen[i] = json_str_len((const uint8_t *)s->ptr, s->len);
+            if (!flen[i])
+                return DVM_ERR_INVALID;
+        } else {
+            uint64_t v = *cint_at(m, fs->off);
+            if (v > DVM_JSON_MAX_SAFE_INT)
+                return DVM_ERR_INVALID;
+            nstart[i] = fmt_u64(num[i], v);
+            flen[i] = 20 - nstart[i];
+        }
+        total += fs->nlen + 4 + flen[i];
     }
     dvm_err e = dvm_buf_reserve(out, total);
     if (e)
         return e;
+
     uint8_t *d = out->data + out->len;
-    d = put_lit(d, k_prefix, sizeof k_prefix - 2); /* without the id's quote */
-    d = put_json_str(d, id);
-    d = put_lit(d, ",\"data\":", 8);
-    d = put_json_str(d, data);
-    if (has_seq) {
-        d = put_lit(d, k_seq, sizeof k_seq - 1);
-        d = put_u64(d, seq);
+    d = put_lit(d, "{\"type\":\"", 9);
+    d = put_lit(d, tname, tlen);
+    d = put_lit(d, "\",\"id\":", 7);
+    d = put_json_str(d, (const uint8_t *)m->id.ptr, m->id.len, idl);
+    for (unsigned i = 0; i < ts->nfields; i++) {
+        const field_spec *fs = &ts->f[i];
+        d = put_key(d, fs->name, fs->nlen);
+        if (fs->kind == F_STR) {
+            const dvm_str *s = cstr_at(m, fs->off);
+            d = put_json_str(d, (const uint8_t *)s->ptr, s->len, flen[i]);
+        } else {
+            d = put_lit(d, num[i] + nstart[i], flen[i]);
+        }
     }
     *d++ = '}';
     *d++ = '\n';

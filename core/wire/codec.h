@@ -42,11 +42,19 @@
  * escaped, \b \f \n \r \t, other bytes below 0x20 as \u00xx (lowercase
  * hex), everything else (non-ASCII, '/', DEL, U+2028) raw.
  *
- * Memory: a dvm_msg_decoder owns one scratch buffer that holds the decoded
- * strings; it grows to the largest line seen (bounded by max_len) and is
- * reused, so steady-state decoding does no allocation of ours. The jansson
- * path allocates inside jansson per message; the chunk fast path (below)
- * allocates nothing. */
+ * Memory: a dvm_msg_decoder owns one scratch buffer for decoded strings
+ * that differ from their JSON source; it grows to the largest line seen
+ * (bounded by max_len) and is reused, so steady-state decoding does no
+ * allocation of ours. The jansson path copies every string into the
+ * scratch and allocates inside jansson per message. The chunk fast path
+ * (below) allocates nothing and copies only strings with escapes: a string
+ * without escapes (the usual chunk `id` and `data`) is returned as a view
+ * into the line itself (zero copy).
+ *
+ * Speed (the chunk hot path, bench/bench_chunk.c): strings are scanned 16
+ * bytes at a time (SSE2 on x86-64, 8-byte words elsewhere; wire/jscan.h);
+ * the chunk encoder checks UTF-8, finds the bytes to escape and copies in
+ * one pass when the output buffer already has room for the worst case. */
 #ifndef DVM_WIRE_CODEC_H
 #define DVM_WIRE_CODEC_H
 
@@ -80,8 +88,11 @@ void dvm_msg_decoder_free(dvm_msg_decoder *d);
 
 /* Decode one line (no '\n'; as returned by dvm_framer_next) into *out.
  * Tries the chunk fast path, then jansson. On DVM_OK every dvm_str in *out
- * points into d's scratch and stays valid until the next decode on d (or
- * dvm_msg_decoder_free); fields not used by the type are zero.
+ * points into d's scratch or into `line` (the chunk fast path's zero-copy
+ * views) and stays valid until the next decode on d (or
+ * dvm_msg_decoder_free) AND while the bytes of `line` stay unchanged; for a
+ * line from dvm_framer_next that is until the next framer call. Consume or
+ * copy the strings before either. Fields not used by the type are zero.
  * Errors: DVM_ERR_INVALID (reason written), DVM_ERR_TOO_LARGE (len >
  * max_len; reason "message too large"), DVM_ERR_NOMEM. On error out->type
  * is DVM_MSG_NONE and every field is zero except out->id: when the line was
@@ -104,7 +115,9 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
  * with no whitespace, keys in that order, no other key, string escapes
  * limited to \" \\ \/ \b \f \n \r \t and \uXXXX outside the surrogate
  * range, raw bytes valid UTF-8 and >= 0x20, N in 1..2^53-1 without leading
- * zeros. Returns DVM_OK with *out set (as dvm_msg_decode would set it) when
+ * zeros. Strings without escapes point into `line` (see dvm_msg_decode for
+ * the lifetime), others into d's scratch. Returns DVM_OK with *out set (the
+ * same values dvm_msg_decode would give) when
  * the line has that shape, DVM_ERR_AGAIN when it is not sure (anything
  * else: the caller must use dvm_msg_decode_json). Never rejects a line by
  * itself. len > max_len gives DVM_ERR_AGAIN too. */

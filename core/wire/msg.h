@@ -6,8 +6,10 @@
  * `type` are meaningful; the others are zero.
  *
  * Strings are borrowed views (dvm_str): not NUL-terminated, valid UTF-8.
- * After dvm_msg_decode they point into the decoder's scratch storage and stay
- * valid until the next decode on the same dvm_msg_decoder (or its free).
+ * After dvm_msg_decode they point into the decoder's scratch storage or
+ * into the decoded line itself and stay valid until the next decode on the
+ * same dvm_msg_decoder (or its free) and while the line's bytes are
+ * unchanged (wire/codec.h).
  * When a caller builds a dvm_msg to encode, they point wherever the caller
  * likes and must stay valid for the duration of the encode call. */
 #ifndef DVM_WIRE_MSG_H

@@ -2,61 +2,43 @@
 
 #include <string.h>
 
+#include "wire/jscan.h"
+
 size_t dvm_utf8_seq_len(const uint8_t *s, size_t avail)
 {
-    if (avail == 0)
-        return 0;
-    uint8_t c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2) /* continuation byte or overlong 2-byte lead */
-        return 0;
-    if (c < 0xE0) {
-        if (avail < 2 || (s[1] & 0xC0) != 0x80)
-            return 0;
-        return 2;
+    return dvm_jscan_utf8_seq(s, avail);
+}
+
+/* Index of the first byte >= 0x80 in s[i..len), or len. */
+static size_t ascii_run(const uint8_t *s, size_t i, size_t len)
+{
+#if defined(DVM_JSCAN_SSE2)
+    for (; len - i >= 16; i += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
     }
-    if (c < 0xF0) {
-        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0) /* overlong */
-            return 0;
-        if (c == 0xED && s[1] >= 0xA0) /* surrogate U+D800..U+DFFF */
-            return 0;
-        return 3;
+#endif
+    for (; len - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & DVM_JSCAN_HIGHS)
+            break;
     }
-    if (c < 0xF5) {
-        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-            (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90) /* overlong */
-            return 0;
-        if (c == 0xF4 && s[1] >= 0x90) /* above U+10FFFF */
-            return 0;
-        return 4;
-    }
-    return 0;
+    while (i < len && s[i] < 0x80)
+        i++;
+    return i;
 }
 
 bool dvm_utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
-        /* ASCII runs eight bytes at a time. */
-        while (len - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            i += 8;
-        }
+        i = ascii_run(s, i, len);
         if (i >= len)
             break;
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = dvm_utf8_seq_len(s + i, len - i);
+        size_t n = dvm_jscan_utf8_seq(s + i, len - i);
         if (n == 0)
             return false;
         i += n;

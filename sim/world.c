@@ -74,7 +74,7 @@ typedef struct cjob {
     uint8_t done;
 } cjob;
 
-enum { SIM_ST_NO_PROVIDER = 100, SIM_ST_MINT_FAILED, SIM_ST_UNFINISHED };
+enum { SIM_ST_NO_PROVIDER = 100, SIM_ST_MINT_FAILED, SIM_ST_UNFINISHED, SIM_ST_NO_CAPACITY };
 
 typedef struct side {
     dvm_buf q;            /* bytes sent, not yet delivered */
@@ -817,6 +817,7 @@ static void cjob_finish(world *w, uint32_t cji, uint8_t status)
         const char *name = status == SIM_ST_NO_PROVIDER ? "no_provider"
                            : status == SIM_ST_MINT_FAILED ? "mint_failed"
                            : status == SIM_ST_UNFINISHED  ? "unfinished"
+                           : status == SIM_ST_NO_CAPACITY ? "no_capacity"
                                                           : dvm_customer_status_name(status);
         size_t i;
         for (i = 0; i < w->sum->n_failed; i++)
@@ -888,7 +889,12 @@ static void customer_done(world *w, uint32_t idx, dvm_customer_status st)
         start_attempt(w, j->cj);
         return;
     }
-    cjob_finish(w, j->cj, (uint8_t)st);
+    /* every provider tried was full: a load outcome, told apart from other
+     * provider errors */
+    if (st == DVM_CUSTOMER_PROVIDER_ERROR && !strncmp(dvm_customer_reason(j->cs), "No capacity", 11))
+        cjob_finish(w, j->cj, SIM_ST_NO_CAPACITY);
+    else
+        cjob_finish(w, j->cj, (uint8_t)st);
 }
 
 static void drain_customer(world *w, uint32_t idx)
@@ -1551,10 +1557,19 @@ static void check_invariants(world *w, bool drained)
             violation(w, "double_spend_caught", "a token accepted %u times went to claim %u times",
                       t->accepted, t->claimed_ok + t->claimed_refused);
     }
-    /* no adversaries, no faults: every job completes */
-    if (!w->adversaries && !w->faults && drained && s->jobs_completed != s->jobs_started)
-        violation(w, "all_jobs_complete", "%llu of %llu jobs completed",
-                  (unsigned long long)s->jobs_completed, (unsigned long long)s->jobs_started);
+    /* no adversaries, no faults: every job completes, except those the
+     * swarm's size or the customer's own offer checks explain (all
+     * providers tried were full; price over MAX_SATS_PER_CHUNK; budget below
+     * one payment) */
+    uint64_t explained = 0;
+    for (size_t i = 0; i < s->n_failed; i++)
+        if (!strcmp(s->failed[i].name, "no_capacity") || !strcmp(s->failed[i].name, "price_too_high") ||
+            !strcmp(s->failed[i].name, "budget_too_small"))
+            explained += s->failed[i].count;
+    if (!w->adversaries && !w->faults && drained && s->jobs_completed + explained != s->jobs_started)
+        violation(w, "all_jobs_complete", "%llu of %llu jobs completed (%llu refused for capacity, price or budget)",
+                  (unsigned long long)s->jobs_completed, (unsigned long long)s->jobs_started,
+                  (unsigned long long)explained);
 }
 
 static void provider_csv(world *w)

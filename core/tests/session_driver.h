@@ -101,7 +101,6 @@ static inline void drv_wire_put(drv *d, drv_wire *w, const dvm_msg *orig)
     else
         m = &dm;
     d->wire_bytes += line.len;
-    dvm_buf_free(&line);
     drv_msg *x = &w->q[w->tail++ % DRV_MAXQ];
     x->m = *m;
     x->id = drv_dup(m->id);
@@ -120,6 +119,8 @@ static inline void drv_wire_put(drv *d, drv_wire *w, const dvm_msg *orig)
         x->s1 = drv_dup(*s);
         s->ptr = x->s1;
     }
+    /* decoded strings may point into `line` (zero-copy): free it only now */
+    dvm_buf_free(&line);
     size_t l = strlen(d->log);
     snprintf(d->log + l, sizeof d->log - l, "%s%s", l ? " " : "", dvm_msg_type_name(m->type));
 }

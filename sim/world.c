@@ -809,16 +809,16 @@ static void cjob_finish(world *w, uint32_t cji, uint8_t status)
     cj->status = status;
     cj->end_us = w->now_us;
     bool ok = status == DVM_CUSTOMER_OK || status == DVM_CUSTOMER_BUDGET_EXHAUSTED;
+    const char *name = status == SIM_ST_NO_PROVIDER   ? "no_provider"
+                       : status == SIM_ST_MINT_FAILED ? "mint_failed"
+                       : status == SIM_ST_UNFINISHED  ? "unfinished"
+                       : status == SIM_ST_NO_CAPACITY ? "no_capacity"
+                                                      : dvm_customer_status_name(status);
     if (ok) {
         w->sum->jobs_completed++;
         w->lat_job[w->n_job++] = cj->end_us - cj->arrival_us;
     } else {
         w->sum->jobs_failed++;
-        const char *name = status == SIM_ST_NO_PROVIDER ? "no_provider"
-                           : status == SIM_ST_MINT_FAILED ? "mint_failed"
-                           : status == SIM_ST_UNFINISHED  ? "unfinished"
-                           : status == SIM_ST_NO_CAPACITY ? "no_capacity"
-                                                          : dvm_customer_status_name(status);
         size_t i;
         for (i = 0; i < w->sum->n_failed; i++)
             if (!strcmp(w->sum->failed[i].name, name))
@@ -838,7 +838,7 @@ static void cjob_finish(world *w, uint32_t cji, uint8_t status)
                          (unsigned long long)(cj->first_chunk_us ? cj->first_chunk_us - cj->arrival_us : 0),
                          (unsigned long long)(cj->end_us - cj->arrival_us), (unsigned long long)cj->chunks,
                          (unsigned long long)cj->sats_paid,
-                         ok ? "ok" : w->sum->failed[w->sum->n_failed ? w->sum->n_failed - 1 : 0].name);
+                         name);
         w->sinks->csv(w->sinks->ctx, "jobs", line, (size_t)n);
     }
 }

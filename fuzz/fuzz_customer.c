@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "session/customer.h"
+#include "wire/codec.h"
 
 typedef struct rd {
     const uint8_t *p;
@@ -64,7 +66,13 @@ static void check(dvm_customer *c, world *w)
     dvm_customer_get_stats(c, &st);
     while (dvm_customer_next_action(c, &a)) {
         switch (a.type) {
-        case DVM_CACT_SEND:
+        case DVM_CACT_SEND: {
+            dvm_buf b;
+            dvm_buf_init(&b, 0);
+            if (dvm_msg_encode(&a.msg, &b) != DVM_OK)
+                abort();
+            dvm_buf_free(&b);
+        }
             if (a.msg.type == DVM_MSG_PAYMENT) {
                 if (a.msg.token.len == 0)
                     abort();

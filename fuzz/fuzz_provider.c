@@ -14,12 +14,17 @@
  *   - chunk messages carry seq 1, 2, 3, ... with no gap, and none is sent
  *     before `accepted`;
  *   - the carry stays below sats_per_chunk;
- *   - at most one CLAIM and one DONE; CLAIM sats <= earned. */
+ *   - at most one CLAIM and one DONE; CLAIM sats <= earned;
+ *   - every message sent encodes (valid UTF-8, integers in range), whatever
+ *     bytes the processor or verifier supplied. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "session/provider.h"
+#include "wire/codec.h"
+#include "wire/utf8.h"
 
 typedef struct rd {
     const uint8_t *p;
@@ -60,7 +65,14 @@ static void check(dvm_provider *p, world *w)
     dvm_provider_action a;
     while (dvm_provider_next_action(p, &a)) {
         switch (a.type) {
-        case DVM_PACT_SEND:
+        case DVM_PACT_SEND: {
+            /* everything the provider sends must be encodable */
+            dvm_buf b;
+            dvm_buf_init(&b, 0);
+            if (dvm_msg_encode(&a.msg, &b) != DVM_OK)
+                abort();
+            dvm_buf_free(&b);
+        }
             if (a.msg.type == DVM_MSG_ACCEPTED)
                 w->accepted = true;
             if (a.msg.type == DVM_MSG_CHUNK) {

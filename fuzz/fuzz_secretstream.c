@@ -9,6 +9,7 @@
  *                1 = "established": an honest C peer completes the handshake
  *                    first, then the ops run
  *   flags bit 2: filter empty messages
+ *   flags bit 3: in-band IK instead of XX (the initiator knows the key)
  *   op = kind (1 byte), len (2 bytes LE), len bytes:
  *     0: raw bytes from the peer, fed at split points from the split seed
  *     1: the honest peer sends these bytes as one message (established)
@@ -87,14 +88,19 @@ static void keypair(uint8_t b, dvm_noise_keypair *kp)
     dvm_noise_keypair_from_seed(kp, seed);
 }
 
-static void side_init(side *s, bool initiator, uint64_t rng_seed, bool filter_empty)
+static void side_init(side *s, bool initiator, uint64_t rng_seed, bool filter_empty, bool ik)
 {
     memset(s, 0, sizeof *s);
     s->rng_state.ctr = rng_seed;
     dvm_rng rng = {fz_fill, &s->rng_state};
     dvm_noise_keypair kp;
     keypair(initiator ? 0x11 : 0x22, &kp);
-    dvm_secretstream_options o = {.filter_empty = filter_empty, .max_message = 1 << 20};
+    dvm_noise_keypair responder;
+    keypair(0x22, &responder);
+    dvm_secretstream_options o = {.filter_empty = filter_empty,
+                                  .max_message = 1 << 20,
+                                  .pattern = ik ? DVM_NOISE_IK : DVM_NOISE_XX,
+                                  .remote_public_key = responder.public_key};
     dvm_buf_init(&s->out, 1 << 22);
     s->filter_empty = filter_empty;
     s->honest_only = true;
@@ -150,11 +156,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (size < 2)
         return 0;
-    bool initiator = data[0] & 1, established = data[0] & 2, filter = data[0] & 4;
+    bool initiator = data[0] & 1, established = data[0] & 2, filter = data[0] & 4, ik = data[0] & 8;
     uint8_t split = data[1];
     side us, peer;
-    side_init(&us, initiator, 1000, filter);
-    side_init(&peer, !initiator, 2000, false);
+    side_init(&us, initiator, 1000, filter, ik);
+    side_init(&peer, !initiator, 2000, false, ik);
     peer.honest_only = false; /* the peer checks nothing; we are under test */
     if (established) {
         for (int i = 0; i < 4; i++) {
@@ -249,15 +255,16 @@ int main(int argc, char **argv)
     if (argc != 2 || sodium_init() < 0)
         return 2;
     const char *dir = argv[1];
-    for (int role = 0; role < 2; role++) {
+    for (int role = 0; role < 4; role++) {
+        bool ik = role & 2;
         /* Record the honest peer's bytes as seen by `us` (role), raw mode. */
         side us, peer;
         uint8_t split = 0;
-        side_init(&us, role, 1000, false);
-        side_init(&peer, !role, 2000, false);
+        side_init(&us, role & 1, 1000, false, ik);
+        side_init(&peer, !(role & 1), 2000, false, ik);
         dvm_buf rec;
         dvm_buf_init(&rec, 0);
-        uint8_t hdr[2] = {(uint8_t)role, 0xff};
+        uint8_t hdr[2] = {(uint8_t)((role & 1) | (ik ? 8 : 0)), 0xff};
         dvm_buf_append(&rec, hdr, 2);
         for (int i = 0; i < 4; i++) {
             dvm_buf a = us.out;
@@ -276,7 +283,7 @@ int main(int argc, char **argv)
             dvm_buf_reset(&peer.out);
         }
         char name[64];
-        snprintf(name, sizeof name, "transcript-%s", role ? "initiator" : "responder");
+        snprintf(name, sizeof name, "transcript-%s%s", ik ? "ik-" : "", role & 1 ? "initiator" : "responder");
         put(dir, name, rec.data, rec.len);
         dvm_buf_free(&rec);
         side_free(&us);
@@ -285,7 +292,7 @@ int main(int argc, char **argv)
         /* Established-mode programs. */
         dvm_buf prog;
         dvm_buf_init(&prog, 0);
-        uint8_t h2[2] = {(uint8_t)(role | 2), 0x11};
+        uint8_t h2[2] = {(uint8_t)(role | 2 | (ik ? 8 : 0)), 0x11};
         dvm_buf_append(&prog, h2, 2);
         op(&prog, 1, "ping", 4);
         op(&prog, 1, "", 0);
@@ -294,7 +301,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "established-%d", role);
         put(dir, name, prog.data, prog.len);
         dvm_buf_reset(&prog);
-        uint8_t h3[2] = {(uint8_t)(role | 2 | 4), 0x42};
+        uint8_t h3[2] = {(uint8_t)(role | 2 | 4 | (ik ? 8 : 0)), 0x42};
         dvm_buf_append(&prog, h3, 2);
         op(&prog, 1, "a", 1);
         op(&prog, 2, "\x05xyz", 4);

@@ -111,4 +111,45 @@ async function transcript() {
   return out
 }
 writeFileSync(join(outDir, 'secretstream_transcript.json'), JSON.stringify(await transcript(), null, 1) + '\n')
+
+// Streams started from a handshake done elsewhere (as hyperdht does after
+// its IK handshake): the IK vector with the 32-byte prologue supplies the keys.
+async function prehandshaken() {
+  const v = vectors[3]
+  const iKp = kp(Buffer.from(v.initiator_static_seed, 'hex'))
+  const rKp = kp(Buffer.from(v.responder_static_seed, 'hex'))
+  const hash = Buffer.from(v.handshake_hash, 'hex')
+  const a = new SecretStream(true, null, {
+    handshake: { tx: Buffer.from(v.initiator_tx, 'hex'), rx: Buffer.from(v.initiator_rx, 'hex'), hash, publicKey: iKp.publicKey, remotePublicKey: rKp.publicKey }
+  })
+  const b = new SecretStream(false, null, {
+    handshake: { tx: Buffer.from(v.responder_tx, 'hex'), rx: Buffer.from(v.responder_rx, 'hex'), hash, publicKey: rKp.publicKey, remotePublicKey: iKp.publicKey }
+  })
+  const wire = { initiator: [], responder: [] }
+  a.rawStream.on('data', (d) => { wire.initiator.push(Buffer.from(d)); b.rawStream.write(d) })
+  b.rawStream.on('data', (d) => { wire.responder.push(Buffer.from(d)); a.rawStream.write(d) })
+  const fromInitiator = ['6468742d6f70656e', '', '01']
+  const fromResponder = ['6f6b']
+  const gotA = [], gotB = []
+  a.on('data', (d) => gotA.push(hex(d)))
+  b.on('data', (d) => gotB.push(hex(d)))
+  await Promise.all([a.opened, b.opened])
+  for (const m of fromInitiator) a.write(Buffer.from(m, 'hex'))
+  for (const m of fromResponder) b.write(Buffer.from(m, 'hex'))
+  for (let i = 0; i < 50 && (gotA.length < fromResponder.length || gotB.length < fromInitiator.length); i++) {
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  if (JSON.stringify(gotB) !== JSON.stringify(fromInitiator)) throw new Error('b got ' + gotB)
+  if (JSON.stringify(gotA) !== JSON.stringify(fromResponder)) throw new Error('a got ' + gotA)
+  a.destroy()
+  b.destroy()
+  return {
+    from_vector: 3,
+    initiator_writes: wire.initiator.map(hex),
+    responder_writes: wire.responder.map(hex),
+    initiator_messages: fromInitiator,
+    responder_messages: fromResponder
+  }
+}
+writeFileSync(join(outDir, 'secretstream_prehandshaken.json'), JSON.stringify(await prehandshaken(), null, 1) + '\n')
 console.log('wrote', outDir)

@@ -47,6 +47,7 @@ typedef struct dvm_blind_signature {
  * context's precomputation (side-channel hardening, no effect on results).
  * DVM_ERR_NOMEM if allocation fails. Free with dvm_cashu_ctx_free. */
 dvm_err dvm_cashu_ctx_new(dvm_cashu_ctx **out, const dvm_rng *rng);
+/* Release a context (NULL is fine). */
 void dvm_cashu_ctx_free(dvm_cashu_ctx *ctx);
 
 /* ---- hex ------------------------------------------------------------- */

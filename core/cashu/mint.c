@@ -291,6 +291,13 @@ dvm_err dvm_mint_verify_proofs(const dvm_mint *m, const dvm_proof *ins, size_t n
                        "inputs[%zu]: empty or oversized secret", i);
             break;
         }
+        if (p->secret[0] == '[') {
+            /* A NUT-10 well-known secret carries spending conditions (P2PK,
+             * HTLC) this mint does not check: refuse rather than ignore. */
+            ret = fail(err, DVM_ERR_UNSUPPORTED, DVM_NUT_PROOF_VERIFICATION_FAILED,
+                       "inputs[%zu]: spending conditions (NUT-10) are not supported", i);
+            break;
+        }
         if (dvm_cashu_proof_Y(m->ctx, p, Ys[i]) != DVM_OK ||
             dvm_cashu_verify(m->ctx, k->priv[o], (const uint8_t *)p->secret, p->secret_len,
                              p->C) != DVM_OK) {

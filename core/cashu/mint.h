@@ -228,6 +228,8 @@ typedef struct dvm_mint dvm_mint;
  * DVM_ERR_INVALID on a bad config, DVM_ERR_NOMEM. */
 dvm_err dvm_mint_new(dvm_mint **out, const dvm_mint_config *cfg, const dvm_mint_store *store,
                      const dvm_rng *rng);
+/* Wipe the private keys and release the mint (NULL is fine); the store
+ * and rng are not touched. */
 void dvm_mint_free(dvm_mint *m);
 
 /* Keysets (public halves), for GET /v1/keys, /v1/keysets. */
@@ -247,7 +249,9 @@ dvm_err dvm_mint_fee(const dvm_mint *m, const dvm_proof *ins, size_t n, uint64_t
 
 /* Verify proofs without changing state: known keyset (12001), amount a key
  * of it (10001), C == k*Y (10001), no duplicate Y (11007), count limit
- * (11014). If Ys_out is non-NULL it receives the n Ys. */
+ * (11014). Secrets in the NUT-10 form (starting with '[': P2PK, HTLC
+ * spending conditions) are refused with 10001, as this mint does not
+ * implement NUT-11/14. If Ys_out is non-NULL it receives the n Ys. */
 dvm_err dvm_mint_verify_proofs(const dvm_mint *m, const dvm_proof *ins, size_t n,
                                uint8_t (*Ys_out)[DVM_POINT_BYTES], dvm_mint_error *err);
 
@@ -291,6 +295,7 @@ dvm_err dvm_mint_mint(dvm_mint *m, const char *quote_id, const dvm_blinded_messa
 dvm_err dvm_mint_create_melt_quote(dvm_mint *m, const char *request, const char *unit,
                                    uint64_t now_ms, dvm_melt_quote *out, dvm_mint_error *err);
 
+/* NUT-05 GET quote (unknown: 20000). */
 dvm_err dvm_mint_get_melt_quote(dvm_mint *m, const char *quote_id, dvm_melt_quote *out,
                                 dvm_mint_error *err);
 

@@ -373,3 +373,172 @@ json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *vers
         "bolt11", "unit", "sat", "disabled", 0, "7", "supported", 1, "8", "supported", 1, "12",
         "supported", 1);
 }
+
+/* ---- client side ------------------------------------------------------------ */
+
+static dvm_err copy_str(const json_t *obj, const char *key, char *out, size_t cap, bool required,
+                        char *reason, size_t rlen)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return why(DVM_ERR_INVALID, reason, rlen, "%s: missing", key);
+        out[0] = '\0';
+        return DVM_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) >= cap ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return why(DVM_ERR_INVALID, reason, rlen, "%s: not a string of at most %zu bytes", key,
+                   cap - 1);
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return DVM_OK;
+}
+
+static dvm_err get_u64(const json_t *obj, const char *key, uint64_t *out, char *reason,
+                       size_t rlen)
+{
+    const json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return DVM_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return why(DVM_ERR_INVALID, reason, rlen, "%s: not a non-negative integer", key);
+    *out = (uint64_t)json_integer_value(v);
+    return DVM_OK;
+}
+
+dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *reason,
+                                 size_t rlen)
+{
+    memset(q, 0, sizeof *q);
+    if (!json_is_object(obj))
+        return why(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
+    dvm_err e;
+    if ((e = copy_str(obj, "quote", q->quote, sizeof q->quote, true, reason, rlen)) ||
+        (e = copy_str(obj, "request", q->request, sizeof q->request, true, reason, rlen)) ||
+        (e = copy_str(obj, "unit", q->unit, sizeof q->unit, false, reason, rlen)) ||
+        (e = get_u64(obj, "amount", &q->amount, reason, rlen)) ||
+        (e = get_u64(obj, "expiry", &q->expiry, reason, rlen)))
+        return e;
+    if (!q->unit[0])
+        strcpy(q->unit, "sat");
+    const json_t *st = json_object_get(obj, "state");
+    if (json_is_string(st)) {
+        const char *v = json_string_value(st);
+        if (strcmp(v, "UNPAID") == 0)
+            q->state = DVM_MINT_QUOTE_UNPAID;
+        else if (strcmp(v, "PAID") == 0)
+            q->state = DVM_MINT_QUOTE_PAID;
+        else if (strcmp(v, "ISSUED") == 0)
+            q->state = DVM_MINT_QUOTE_ISSUED;
+        else
+            return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
+    } else if (json_is_boolean(json_object_get(obj, "paid"))) {
+        q->state = json_is_true(json_object_get(obj, "paid")) ? DVM_MINT_QUOTE_PAID
+                                                              : DVM_MINT_QUOTE_UNPAID;
+    } else {
+        return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
+    }
+    return DVM_OK;
+}
+
+dvm_err dvm_melt_quote_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
+                                 dvm_melt_quote *q, size_t max_change,
+                                 dvm_blind_signature **change, size_t *n_change, char *reason,
+                                 size_t rlen)
+{
+    memset(q, 0, sizeof *q);
+    if (change)
+        *change = NULL;
+    if (n_change)
+        *n_change = 0;
+    if (!json_is_object(obj))
+        return why(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
+    dvm_err e;
+    if ((e = copy_str(obj, "quote", q->quote, sizeof q->quote, true, reason, rlen)) ||
+        (e = copy_str(obj, "request", q->request, sizeof q->request, false, reason, rlen)) ||
+        (e = copy_str(obj, "unit", q->unit, sizeof q->unit, false, reason, rlen)) ||
+        (e = copy_str(obj, "payment_preimage", q->payment_preimage, sizeof q->payment_preimage,
+                      false, reason, rlen)) ||
+        (e = get_u64(obj, "amount", &q->amount, reason, rlen)) ||
+        (e = get_u64(obj, "fee_reserve", &q->fee_reserve, reason, rlen)) ||
+        (e = get_u64(obj, "expiry", &q->expiry, reason, rlen)))
+        return e;
+    if (!q->unit[0])
+        strcpy(q->unit, "sat");
+    const json_t *st = json_object_get(obj, "state");
+    if (json_is_string(st)) {
+        const char *v = json_string_value(st);
+        if (strcmp(v, "UNPAID") == 0)
+            q->state = DVM_MELT_QUOTE_UNPAID;
+        else if (strcmp(v, "PENDING") == 0)
+            q->state = DVM_MELT_QUOTE_PENDING;
+        else if (strcmp(v, "PAID") == 0)
+            q->state = DVM_MELT_QUOTE_PAID;
+        else
+            return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
+    } else if (json_is_boolean(json_object_get(obj, "paid"))) {
+        q->state = json_is_true(json_object_get(obj, "paid")) ? DVM_MELT_QUOTE_PAID
+                                                              : DVM_MELT_QUOTE_UNPAID;
+    } else {
+        return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
+    }
+    const json_t *ch = json_object_get(obj, "change");
+    if (change && ch && !json_is_null(ch))
+        return dvm_cashu_blind_signatures_from_json(ctx, ch, max_change, "change", change,
+                                                    n_change, reason, rlen);
+    return DVM_OK;
+}
+
+dvm_err dvm_mint_states_from_json(const json_t *obj, const uint8_t (*Ys)[DVM_POINT_BYTES],
+                                  size_t n, dvm_proof_state *states, char *reason, size_t rlen)
+{
+    const json_t *arr = json_object_get(obj, "states");
+    if (!json_is_array(arr))
+        return why(DVM_ERR_INVALID, reason, rlen, "states: missing or not an array");
+    if (json_array_size(arr) > 4 * (n + 16))
+        return why(DVM_ERR_TOO_LARGE, reason, rlen, "states: far more entries than asked");
+    for (size_t i = 0; i < n; i++) {
+        char want[2 * DVM_POINT_BYTES + 1];
+        dvm_cashu_hex_encode(Ys[i], DVM_POINT_BYTES, want);
+        bool found = false;
+        for (size_t k = 0; k < json_array_size(arr) && !found; k++) {
+            const json_t *e = json_array_get(arr, k);
+            const char *y = json_string_value(json_object_get(e, "Y"));
+            const char *st = json_string_value(json_object_get(e, "state"));
+            if (!y || !st || strlen(y) != 2 * DVM_POINT_BYTES)
+                continue;
+            bool same = true;
+            for (size_t c = 0; c < 2 * DVM_POINT_BYTES && same; c++)
+                same = (y[c] | 0x20) == want[c];
+            if (!same)
+                continue;
+            if (strcmp(st, "UNSPENT") == 0)
+                states[i] = DVM_PROOF_UNSPENT;
+            else if (strcmp(st, "PENDING") == 0)
+                states[i] = DVM_PROOF_PENDING;
+            else if (strcmp(st, "SPENT") == 0)
+                states[i] = DVM_PROOF_SPENT;
+            else
+                return why(DVM_ERR_PROTO, reason, rlen, "states: unknown state \"%.16s\"", st);
+            found = true;
+        }
+        if (!found)
+            return why(DVM_ERR_PROTO, reason, rlen, "states: no answer for Y %s", want);
+    }
+    return DVM_OK;
+}
+
+dvm_err dvm_mint_error_from_json(const json_t *obj, dvm_mint_error *err)
+{
+    memset(err, 0, sizeof *err);
+    const json_t *d = json_object_get(obj, "detail");
+    const json_t *c = json_object_get(obj, "code");
+    if (!json_is_object(obj) || (!json_is_string(d) && !json_is_integer(c)))
+        return DVM_ERR_INVALID;
+    if (json_is_integer(c) && json_integer_value(c) > 0 && json_integer_value(c) < 1000000)
+        err->code = (int)json_integer_value(c);
+    if (json_is_string(d))
+        snprintf(err->detail, sizeof err->detail, "%s", json_string_value(d));
+    return DVM_OK;
+}

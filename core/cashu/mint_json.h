@@ -65,20 +65,28 @@ typedef struct dvm_quote_request {
 dvm_err dvm_mint_parse_swap(const dvm_cashu_ctx *ctx, const char *body, size_t len,
                             size_t max_in, size_t max_out, dvm_swap_request *out, char *reason,
                             size_t rlen);
+/* Release the arrays and zero *r (safe on a zeroed or failed request). */
 void dvm_swap_request_free(dvm_swap_request *r);
 
+/* {"quote", "outputs"}; outputs over max_out: DVM_ERR_LIMIT. */
 dvm_err dvm_mint_parse_mint(const dvm_cashu_ctx *ctx, const char *body, size_t len,
                             size_t max_out, dvm_mint_request *out, char *reason, size_t rlen);
+/* As dvm_swap_request_free. */
 void dvm_mint_request_free(dvm_mint_request *r);
 
+/* {"quote", "inputs", optional "outputs" (NUT-08 blank outputs)}. */
 dvm_err dvm_mint_parse_melt(const dvm_cashu_ctx *ctx, const char *body, size_t len,
                             size_t max_in, size_t max_out, dvm_melt_request *out, char *reason,
                             size_t rlen);
+/* As dvm_swap_request_free. */
 void dvm_melt_request_free(dvm_melt_request *r);
 
+/* {"Ys": [...]}: every Y a valid compressed point; more than max:
+ * DVM_ERR_LIMIT. */
 dvm_err dvm_mint_parse_checkstate(const dvm_cashu_ctx *ctx, const char *body, size_t len,
                                   size_t max, dvm_checkstate_request *out, char *reason,
                                   size_t rlen);
+/* As dvm_swap_request_free. */
 void dvm_checkstate_request_free(dvm_checkstate_request *r);
 
 /* Mint quote request: amount 1..2^53-1, unit string. */
@@ -120,5 +128,32 @@ json_t *dvm_mint_keysets_json(const dvm_mint *m);
  * nuts supported: 4 and 5 (bolt11, sat), 7, 8 and 12. */
 json_t *dvm_mint_info_json(const dvm_mint *m, const char *name, const char *version,
                            const char *description);
+
+/* ---- client side (the HTTP wallet reads the mint's answers) -------------- */
+
+/* NUT-04 quote response -> q: "quote" and "request" required; "amount"
+ * (0 if absent), "unit" ("sat" if absent), "state" (UNPAID/PAID/ISSUED; an
+ * old "paid" boolean is understood), "expiry" (0 if absent or null). */
+dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *reason,
+                                 size_t rlen);
+
+/* NUT-05 quote/melt response -> q, and its NUT-08 "change" (if any) into a
+ * new array *change (*n_change items, at most max_change; free() it; NULL
+ * when none). change may be NULL to ignore it. */
+dvm_err dvm_melt_quote_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
+                                 dvm_melt_quote *q, size_t max_change,
+                                 dvm_blind_signature **change, size_t *n_change, char *reason,
+                                 size_t rlen);
+
+/* NUT-07 response {"states": [{"Y", "state"}]} -> states[i] for Ys[i]
+ * (i < n), matched by Y (order-independent). DVM_ERR_PROTO if a Y asked
+ * for is missing or a state is unknown. */
+dvm_err dvm_mint_states_from_json(const json_t *obj, const uint8_t (*Ys)[DVM_POINT_BYTES],
+                                  size_t n, dvm_proof_state *states, char *reason, size_t rlen);
+
+/* An error response {"detail": str, "code": int} -> err; DVM_ERR_INVALID if
+ * obj is not one (code 0 or missing detail are accepted: code 0, the
+ * detail or ""). */
+dvm_err dvm_mint_error_from_json(const json_t *obj, dvm_mint_error *err);
 
 #endif

@@ -18,6 +18,7 @@ typedef struct dvm_mint_memstore dvm_mint_memstore;
 /* New empty store; max_entries bounds each table (0 = 1 << 24).
  * DVM_ERR_NOMEM. */
 dvm_err dvm_mint_memstore_new(dvm_mint_memstore **out, size_t max_entries);
+/* Release the store and everything in it (NULL is fine). */
 void dvm_mint_memstore_free(dvm_mint_memstore *s);
 
 /* Fill *vt with this store's callbacks (vt->ctx = s). */

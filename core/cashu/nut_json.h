@@ -63,11 +63,13 @@ json_t *dvm_cashu_proof_to_json(const dvm_proof *p);
 /* BlindedMessage {"amount", "id", "B_"}. */
 dvm_err dvm_cashu_blinded_message_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
                                             dvm_blinded_message *out, char *reason, size_t rlen);
+/* {"amount", "id", "B_"}. */
 json_t *dvm_cashu_blinded_message_to_json(const dvm_blinded_message *m);
 
 /* BlindSignature {"amount", "id", "C_", optional "dleq": {"e","s"}}. */
 dvm_err dvm_cashu_blind_signature_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
                                             dvm_blind_signature *out, char *reason, size_t rlen);
+/* {"amount", "id", "C_", "dleq": {"e", "s"} when has_dleq}. */
 json_t *dvm_cashu_blind_signature_to_json(const dvm_blind_signature *s);
 
 /* Arrays: parse a JSON array of at most `max` items into a new malloc'd
@@ -86,6 +88,7 @@ dvm_err dvm_cashu_blind_signatures_from_json(const dvm_cashu_ctx *ctx, const jso
                                              size_t max, const char *field,
                                              dvm_blind_signature **out, size_t *n, char *reason,
                                              size_t rlen);
+/* JSON arrays of the models above, in order. */
 json_t *dvm_cashu_proofs_to_json(const dvm_proof *p, size_t n);
 json_t *dvm_cashu_blinded_messages_to_json(const dvm_blinded_message *m, size_t n);
 json_t *dvm_cashu_blind_signatures_to_json(const dvm_blind_signature *s, size_t n);

@@ -168,6 +168,12 @@ void dvm_pay_policy_free(dvm_pay_policy *p)
 
 dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cfg)
 {
+    return dvm_pay_policy_new_with_ctx(out, cfg, NULL);
+}
+
+dvm_err dvm_pay_policy_new_with_ctx(dvm_pay_policy **out, const dvm_pay_policy_config *cfg,
+                                    const dvm_cashu_ctx *ctx)
+{
     *out = NULL;
     if (!cfg || cfg->n_trusted == 0 || cfg->n_trusted > DVM_PAY_POLICY_MAX_MINTS ||
         !cfg->trusted_mints)
@@ -192,8 +198,8 @@ dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cf
     size_t half = cap / 2 ? cap / 2 : 1;
     p->gen[0].max = p->gen[1].max = half;
     p->max_unclaimed = cfg->max_unclaimed_sats;
-    if (cfg->ctx) {
-        p->ctx = cfg->ctx;
+    if (ctx) {
+        p->ctx = ctx;
     } else {
         dvm_err e = dvm_cashu_ctx_new(&p->own_ctx, NULL);
         if (e) {
@@ -230,11 +236,17 @@ dvm_err dvm_pay_policy_add_keyset(dvm_pay_policy *p, const char *mint_url, const
     return DVM_OK;
 }
 
+/* By full id, or (NUT-02) by the 8-byte short form "01" + 14 hex that V4
+ * tokens may carry for a version-01 keyset. */
 static const dvm_keyset *find_keyset(const dvm_pay_policy *p, int mint, const char *id)
 {
     for (size_t i = 0; i < p->n_keysets; i++)
         if (p->keysets[i].mint == mint && strcmp(p->keysets[i].ks.id, id) == 0)
             return &p->keysets[i].ks;
+    if (strlen(id) == 16 && strncmp(id, "01", 2) == 0)
+        for (size_t i = 0; i < p->n_keysets; i++)
+            if (p->keysets[i].mint == mint && strncmp(p->keysets[i].ks.id, id, 16) == 0)
+                return &p->keysets[i].ks;
     return NULL;
 }
 
@@ -312,6 +324,11 @@ dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
                        (unsigned long long)pr->amount, pr->id);
         if (pr->secret_len == 0 || pr->secret_len > DVM_SECRET_MAX)
             return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", i);
+        if (pr->secret[0] == '[')
+            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen,
+                       "proofs[%zu]: locked proofs (NUT-10 spending conditions) are not "
+                       "supported",
+                       i);
         if (dvm_cashu_point_check(p->ctx, pr->C) != DVM_OK)
             return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: C is not a point",
                        i);

@@ -45,7 +45,8 @@ typedef enum dvm_pay_verdict {
     DVM_PAY_REJECT_AMOUNT,         /* zero, over 2^53-1, or an amount without a key */
     DVM_PAY_REJECT_REPLAY,         /* a proof seen before (or twice in the token) */
     DVM_PAY_REJECT_DLEQ,           /* a DLEQ proof that does not verify: forged */
-    DVM_PAY_REJECT_MALFORMED       /* no proofs, bad point or secret */
+    DVM_PAY_REJECT_MALFORMED       /* no proofs, bad point or secret, a NUT-10
+                                      locked secret (not supported) */
 } dvm_pay_verdict;
 
 /* true for the REJECT_* verdicts (the payment must be refused). */
@@ -62,8 +63,6 @@ typedef struct dvm_pay_policy_config {
     size_t n_trusted;                 /* 1..DVM_PAY_POLICY_MAX_MINTS */
     uint64_t max_unclaimed_sats;      /* 0 means unlimited */
     size_t replay_capacity;           /* Ys remembered; 0 means 65536 */
-    const dvm_cashu_ctx *ctx;         /* borrowed crypto context (must outlive
-                                         the policy); NULL: the policy makes its own */
 } dvm_pay_policy_config;
 
 typedef struct dvm_pay_policy dvm_pay_policy;
@@ -71,6 +70,13 @@ typedef struct dvm_pay_policy dvm_pay_policy;
 /* DVM_ERR_INVALID on a bad config (no trusted mint, URL too long, too
  * many), DVM_ERR_NOMEM. */
 dvm_err dvm_pay_policy_new(dvm_pay_policy **out, const dvm_pay_policy_config *cfg);
+
+/* As dvm_pay_policy_new, borrowing the crypto context ctx (must outlive the
+ * policy) instead of creating one: for drivers running many policies (the
+ * simulator's providers). ctx NULL behaves as dvm_pay_policy_new. */
+dvm_err dvm_pay_policy_new_with_ctx(dvm_pay_policy **out, const dvm_pay_policy_config *cfg,
+                                    const dvm_cashu_ctx *ctx);
+/* Release the policy (NULL is fine). */
 void dvm_pay_policy_free(dvm_pay_policy *p);
 
 /* Make ks (public keys, id checked against them: DVM_ERR_INVALID) known

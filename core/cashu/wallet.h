@@ -109,6 +109,7 @@ dvm_err dvm_wallet_swap_finish(const dvm_cashu_ctx *ctx, const dvm_keyset *activ
                                size_t n_sigs, bool require_dleq, dvm_proof *proofs,
                                char *reason, size_t rlen);
 
+/* Release a prepared swap's arrays and zero it (safe on a zeroed one). */
 void dvm_wallet_swap_free(dvm_wallet_swap *sw);
 
 /* A token (cashu/proof.h; encode it with cashu/token.h) of mint_url, unit

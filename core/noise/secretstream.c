@@ -5,6 +5,9 @@
 
 #define NS_NAME "hyperswarm/secret-stream"
 
+/* Reassembly and plaintext buffers above this size are released after use. */
+#define KEEP_BUFFER_BYTES ((size_t)1 << 20)
+
 void dvm_secretstream_id(const uint8_t handshake_hash[DVM_NOISE_HASH_BYTES], bool initiator,
                          uint8_t out[DVM_SECRETSTREAM_ID_BYTES])
 {
@@ -271,6 +274,12 @@ dvm_err dvm_secretstream_recv(dvm_secretstream *ss, const uint8_t *data, size_t 
             ss->in_body = false;
             e = on_frame(ss, ss->frame.data, ss->frame.len, out);
             dvm_buf_reset(&ss->frame);
+            if (ss->frame.cap > KEEP_BUFFER_BYTES)
+                dvm_buf_free(&ss->frame); /* do not hold a 16 MiB buffer for good */
+        }
+        if (ss->plain.cap > KEEP_BUFFER_BYTES) {
+            sodium_memzero(ss->plain.data, ss->plain.cap);
+            dvm_buf_free(&ss->plain);
         }
         if (e)
             return e;

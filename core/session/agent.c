@@ -114,8 +114,8 @@ static dvm_err reply_error(dvm_agent *a, uint64_t conn, dvm_str id, const char *
     size_t idl = id.len > 1024 ? 1024 : id.len;
     while (idl > 0 && idl < id.len && ((uint8_t)id.ptr[idl] & 0xC0) == 0x80)
         idl--;
-    if ((e = dvm_sref_put(&a->scratch, 1, id.ptr, idl, &x.id)) ||
-        (e = dvm_sref_put(&a->scratch, 1, msg, len, &x.msg)))
+    if ((e = dvm_sref_put_utf8(&a->scratch, 1, id.ptr, idl, &x.id)) ||
+        (e = dvm_sref_put_utf8(&a->scratch, 1, msg, len, &x.msg)))
         return e;
     a->acts[a->nacts++] = x;
     return DVM_OK;

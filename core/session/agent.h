@@ -11,8 +11,9 @@
  *                                -> error "Duplicate job id"
  *   payment/stop for no such job -> error "Unknown job"
  *   a customer-bound type        -> error "Unexpected message type: <type>"
- *   a line the decoder refused   -> error <decoder's reason> (id "" if the
- *                                   decoder could not read one)
+ *   a line the decoder refused   -> error <decoder's reason>, id = the
+ *                                   out->id dvm_msg_decode leaves on error
+ *                                   ("" when it could not read one)
  *   during shutdown, a request   -> error "Agent shutting down"
  * and nothing else changes. Every other message goes to the job's
  * dvm_provider (see provider.h for the job's own actions).

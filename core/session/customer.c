@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/utf8.h"
 
 enum { W_NONE = 0, W_SCRATCH, W_JOB, W_REASON };
 
@@ -315,6 +316,9 @@ dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_s
         return DVM_ERR_INVALID;
     if (job_id.len > MAX_ID_BYTES || input.len > MAX_INPUT_BYTES)
         return DVM_ERR_TOO_LARGE;
+    if (!dvm_utf8_valid((const uint8_t *)job_id.ptr, job_id.len) ||
+        !dvm_utf8_valid((const uint8_t *)input.ptr, input.len))
+        return DVM_ERR_INVALID;
     dvm_err e;
     if ((e = dvm_buf_append(&c->job, job_id.ptr, job_id.len)) ||
         (e = dvm_buf_append(&c->job, input.ptr, input.len)))
@@ -463,7 +467,8 @@ dvm_err dvm_customer_on_token(dvm_customer *c, uint64_t token_req, dvm_str token
     begin(c);
     if (!take_req(c, token_req))
         return DVM_ERR_NOT_FOUND;
-    if (token.len == 0 || token.len > c->cfg.max_token_bytes) {
+    if (token.len == 0 || token.len > c->cfg.max_token_bytes ||
+        !dvm_utf8_valid((const uint8_t *)token.ptr, token.len)) {
         c->committed -= c->spp;
         if (c->state == C_PAYING || c->state == C_REQUESTED) {
             dvm_err e = fail(c, DVM_CUSTOMER_PAYMENT_FAILED, "Token source gave an invalid token", true);

@@ -92,7 +92,10 @@ typedef struct dvm_customer_config {
     uint64_t max_sats_per_chunk; /* sats (default 5) */
     uint64_t prepay_window;      /* payments ahead (default 0) */
     uint64_t idle_timeout_ms;    /* provider silence that ends the job
-                                    (default 60000); 0 = never */
+                                    (default 60000); 0 = never. The clock
+                                    also runs while the driver is getting a
+                                    token (NEED_TOKEN), so keep the wallet
+                                    faster than this. */
     size_t max_buffered_bytes;   /* pull buffer (default 4 MiB) */
     size_t max_result_bytes;     /* result output kept (default 1 MiB) */
     size_t max_token_bytes;      /* one token string (default 256 KiB) */
@@ -134,7 +137,8 @@ void dvm_customer_free(dvm_customer *c);
 
 /* Begin the job: SEND request{id, kind, input, budget (sats)}, SET_TIMER.
  * Strings are copied. DVM_ERR_STATE if already started; DVM_ERR_INVALID if
- * budget is over 2^53-1. */
+ * budget or kind is over 2^53-1 or id/input is not valid UTF-8;
+ * DVM_ERR_TOO_LARGE for an id over 1 KiB or an input over 16 MiB. */
 dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_str input,
                            uint64_t budget, uint64_t now_ms);
 
@@ -147,8 +151,8 @@ dvm_err dvm_customer_handle_msg(dvm_customer *c, const dvm_msg *m, uint64_t now_
 
 /* The token for NEED_TOKEN `token_req` (copied): SEND payment. After the
  * end it comes back as RETURN_TOKEN. DVM_ERR_NOT_FOUND for an unknown or
- * answered request; DVM_ERR_INVALID for an empty or oversize token (treated
- * as a failure). */
+ * answered request; DVM_ERR_INVALID for an empty, oversize (max_token_bytes)
+ * or non-UTF-8 token (treated as a failure of the token source). */
 dvm_err dvm_customer_on_token(dvm_customer *c, uint64_t token_req, dvm_str token, uint64_t now_ms);
 
 /* The token source failed for `token_req` (reason NUL-terminated, copied):

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/utf8.h"
 
 /* Buffers an action string may point into. */
 enum { W_NONE = 0, W_SCRATCH, W_OUTPUT, W_JOB, W_TOKENS };
@@ -49,6 +50,10 @@ struct dvm_provider {
     size_t nclaim;
     uint64_t claim_sats;
 
+    dvm_buf fixtmp, fixout; /* UTF-8 repair of processor output */
+    uint8_t part[4];        /* a sequence cut at the end of the last chunk */
+    size_t npart;
+
     uint64_t earned, credit, carry, chunks_sent, pending;
     bool gen_started, gen_finished, gen_done;
     uint64_t deadline;
@@ -70,6 +75,7 @@ void dvm_provider_config_default(dvm_provider_config *c)
     c->max_token_bytes = (size_t)4 << 20;
     c->max_input_bytes = (size_t)1 << 20;
     c->send_seq = true;
+    c->fix_utf8 = true;
 }
 
 dvm_provider *dvm_provider_new(const dvm_provider_config *cfg)
@@ -104,6 +110,8 @@ dvm_provider *dvm_provider_new(const dvm_provider_config *cfg)
     dvm_buf_init(&p->scratch, 0);
     dvm_buf_init(&p->queue, c.max_queued_bytes ? c.max_queued_bytes : 1);
     dvm_buf_init(&p->tokens, c.max_token_bytes ? c.max_token_bytes : 1);
+    dvm_buf_init(&p->fixtmp, 0);
+    dvm_buf_init(&p->fixout, 0);
     p->deadline = UINT64_MAX;
     return p;
 }
@@ -117,6 +125,8 @@ void dvm_provider_free(dvm_provider *p)
     dvm_buf_free(&p->scratch);
     dvm_buf_free(&p->queue);
     dvm_buf_free(&p->tokens);
+    dvm_buf_free(&p->fixtmp);
+    dvm_buf_free(&p->fixout);
     free(p->qlens);
     free(p->toks);
     free(p->claim);
@@ -292,10 +302,12 @@ static dvm_err cancel_timer(dvm_provider *p)
     return act(p, DVM_PACT_CANCEL_TIMER);
 }
 
+/* Error texts may come from a processor or a verifier: make them valid
+ * UTF-8 (invalid bytes become U+FFFD) so the codec can always encode them. */
 static dvm_err send_error(dvm_provider *p, const char *text, size_t len)
 {
     dvm_sref s = {0};
-    dvm_err e = dvm_sref_put(&p->scratch, W_SCRATCH, text, len, &s);
+    dvm_err e = dvm_sref_put_utf8(&p->scratch, W_SCRATCH, text, len, &s);
     if (e)
         return e;
     return send(p, DVM_MSG_ERROR, 0, 0, s);
@@ -624,15 +636,81 @@ dvm_err dvm_provider_on_verify(dvm_provider *p, uint64_t verify_id, const dvm_ve
     return DVM_OK;
 }
 
+/* Could s[0..n) be the start of a valid sequence cut short? */
+static bool utf8_prefix(const uint8_t *s, size_t n)
+{
+    uint8_t b = s[0];
+    size_t want = (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3
+                  : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
+    if (want == 0 || n >= want)
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return false;
+    return true;
+}
+
+/* Make the processor's bytes valid UTF-8 for the wire: a sequence cut at
+ * the end of a chunk is held (*npart bytes into part) and completed by the
+ * next one; any other invalid byte becomes U+FFFD. */
+static dvm_err utf8_fix(dvm_buf *tmp, dvm_buf *out, const uint8_t *part, size_t npart,
+                        const char *data, size_t len, uint8_t newpart[4], size_t *nnew)
+{
+    dvm_err e;
+    dvm_buf_reset(tmp);
+    dvm_buf_reset(out);
+    *nnew = 0;
+    if ((e = dvm_buf_append(tmp, part, npart)) || (e = dvm_buf_append(tmp, data, len)))
+        return e;
+    const uint8_t *s = tmp->data;
+    size_t n = tmp->len, i = 0;
+    while (i < n) {
+        size_t k = dvm_utf8_seq_len(s + i, n - i);
+        if (k) {
+            if ((e = dvm_buf_append(out, s + i, k)))
+                return e;
+            i += k;
+        } else if (utf8_prefix(s + i, n - i)) {
+            *nnew = n - i;
+            memcpy(newpart, s + i, n - i);
+            break;
+        } else {
+            if ((e = dvm_buf_append(out, "\xEF\xBF\xBD", 3)))
+                return e;
+            i++;
+        }
+    }
+    return DVM_OK;
+}
+
 dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uint64_t now_ms)
 {
     begin(p);
+    if (p->state != DVM_PROVIDER_STREAMING && p->state != DVM_PROVIDER_WAIT_PAYMENT)
+        return DVM_ERR_STATE;
+    uint8_t newpart[4];
+    size_t nnew = 0;
+    if (p->cfg.fix_utf8) {
+        dvm_err e = utf8_fix(&p->fixtmp, &p->fixout, p->part, p->npart, data, len, newpart, &nnew);
+        if (e)
+            return e;
+        /* Commit the held bytes only once the chunk is surely taken. */
+        bool fits = (p->state == DVM_PROVIDER_STREAMING && p->credit > 0) ||
+                    (p->qcount < p->cfg.max_queued_chunks &&
+                     p->fixout.len <= p->cfg.max_queued_bytes - p->queue.len);
+        if (!fits && p->fixout.len > 0)
+            return DVM_ERR_LIMIT;
+        memcpy(p->part, newpart, nnew);
+        p->npart = nnew;
+        if (p->fixout.len == 0)
+            return DVM_OK; /* only part of a character so far */
+        data = (const char *)p->fixout.data;
+        len = p->fixout.len;
+    }
     if (p->state == DVM_PROVIDER_STREAMING && p->credit > 0) {
         dvm_err e = send_chunk(p, data, len);
         return e == DVM_ERR_TOO_LARGE ? DVM_OK : e;
     }
-    if (p->state != DVM_PROVIDER_STREAMING && p->state != DVM_PROVIDER_WAIT_PAYMENT)
-        return DVM_ERR_STATE;
     if (p->gen_done)
         return DVM_ERR_STATE;
     if (p->qcount >= p->cfg.max_queued_chunks)

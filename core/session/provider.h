@@ -17,7 +17,10 @@
  *                         next), PAUSE_GENERATION, SET_TIMER
  *   on_verify(OK, n)   -> flush queued chunks, RESUME_GENERATION
  *   on_generation_done -> SEND result(output, total_sats), CLAIM, DONE
- *   stop               -> CANCEL_GENERATION, SEND result, CLAIM, DONE
+ *                         (CLAIM only when the job holds verified tokens;
+ *                         CANCEL_TIMER wherever a timer was pending)
+ *   stop               -> SEND result (output so far; "" before accepted),
+ *                         CANCEL_GENERATION, CLAIM, DONE
  *   timer (1st payment)-> SEND error "Payment timeout after Nms", DONE
  *   timer (later)      -> SEND error "Payment timeout after Nms", SEND
  *                         result, CANCEL_GENERATION, CLAIM, DONE
@@ -76,6 +79,12 @@ typedef struct dvm_provider_config {
     size_t max_token_bytes;  /* bytes of all tokens of a job (default 4 MiB) */
     size_t max_input_bytes;  /* request input kept (default 1 MiB) */
     bool send_seq;           /* add `seq` to chunks (default true) */
+    /* Repair processor output for the wire (default true): a UTF-8
+     * sequence cut at the end of a chunk is held back and sent with the
+     * next chunk (dropped if generation ends first); any other invalid
+     * byte becomes U+FFFD. With false, chunks must already be valid UTF-8
+     * (the codec refuses to encode anything else). */
+    bool fix_utf8;
 } dvm_provider_config;
 
 /* Fill *cfg with the defaults above. */
@@ -188,10 +197,12 @@ dvm_err dvm_provider_handle_msg(dvm_provider *p, const dvm_msg *m, uint64_t now_
 dvm_err dvm_provider_on_verify(dvm_provider *p, uint64_t verify_id,
                                const dvm_verify_result *r, uint64_t now_ms);
 
-/* One chunk of output from the processor (`len` bytes, valid UTF-8 expected
- * by the codec; copied). DVM_ERR_STATE before START_GENERATION or after the
- * job ended (the chunk is dropped); DVM_ERR_LIMIT when the pause queue is
- * full (the chunk is NOT taken; honour PAUSE_GENERATION). */
+/* One chunk of output from the processor (`len` bytes, copied; any bytes
+ * with fix_utf8, else valid UTF-8). A chunk that holds only the start of a
+ * character sends nothing yet. DVM_ERR_STATE before START_GENERATION or
+ * after the job ended (the chunk is dropped); DVM_ERR_LIMIT when the pause
+ * queue is full or the chunk is over max_queued_bytes (the chunk is NOT
+ * taken; honour PAUSE_GENERATION). */
 dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uint64_t now_ms);
 
 /* The processor finished. Ends the job with `result` once queued chunks are

@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "wire/msg.h"
+#include "wire/utf8.h"
 
 typedef struct dvm_sref {
     uint8_t where; /* 0 = empty string; otherwise a module-defined buffer */
@@ -40,6 +41,35 @@ static inline dvm_err dvm_sref_put(dvm_buf *b, uint8_t w, const void *p, size_t 
     out->where = w;
     out->off = off;
     out->len = n;
+    return DVM_OK;
+}
+
+/* Append n bytes as valid UTF-8 (each byte that does not start a valid
+ * sequence becomes U+FFFD) and return an sref to them. For texts that come
+ * from a processor, a verifier or the embedder and go on the wire. */
+static inline dvm_err dvm_sref_put_utf8(dvm_buf *b, uint8_t w, const void *p, size_t n,
+                                        dvm_sref *out)
+{
+    const uint8_t *t = (const uint8_t *)p;
+    size_t off = b->len, i = 0;
+    dvm_err e = DVM_OK;
+    while (i < n && !e) {
+        size_t k = dvm_utf8_seq_len(t + i, n - i);
+        if (k) {
+            e = dvm_buf_append(b, t + i, k);
+            i += k;
+        } else {
+            e = dvm_buf_append(b, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+    if (e) {
+        b->len = off;
+        return e;
+    }
+    out->where = w;
+    out->off = off;
+    out->len = b->len - off;
     return DVM_OK;
 }
 

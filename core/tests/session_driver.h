@@ -1,6 +1,8 @@
 /* Test driver: a provider job and a customer job wired together in memory.
  *
- * Messages are deep-copied into FIFO "wires" (one per direction), so each
+ * Every message goes through the real codec (encoded to its NDJSON line,
+ * decoded again; a message that does not encode marks codec_failed), then
+ * is deep-copied into FIFO "wires" (one per direction), so each
  * side only sees a message after the other side's event call returned, as
  * on a real connection. A fake verifier credits tokens of the form
  * "cashuTEST:<amount>:<n>" and rejects tokens starting with "bad"; a fake
@@ -11,12 +13,14 @@
 #ifndef DVM_TESTS_SESSION_DRIVER_H
 #define DVM_TESTS_SESSION_DRIVER_H
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "session/customer.h"
 #include "session/provider.h"
+#include "wire/codec.h"
 
 #define DRV_MAXQ 4096
 
@@ -71,6 +75,9 @@ typedef struct drv {
     uint64_t max_seen_chunks_without_credit;
     bool invariant_broken;
     uint64_t spc; /* provider's sats_per_chunk, for the credit invariant */
+    dvm_msg_decoder dec;
+    bool codec_failed;
+    uint64_t wire_bytes;
 } drv;
 
 static inline char *drv_dup(dvm_str s)
@@ -82,8 +89,18 @@ static inline char *drv_dup(dvm_str s)
     return p;
 }
 
-static inline void drv_wire_put(drv *d, drv_wire *w, const dvm_msg *m)
+static inline void drv_wire_put(drv *d, drv_wire *w, const dvm_msg *orig)
 {
+    dvm_buf line;
+    dvm_buf_init(&line, 0);
+    dvm_msg dm;
+    const dvm_msg *m = orig;
+    if (dvm_msg_encode(orig, &line) != DVM_OK || line.len < 1 ||
+        dvm_msg_decode(&d->dec, line.data, line.len - 1, &dm, NULL, 0) != DVM_OK)
+        d->codec_failed = true;
+    else
+        m = &dm;
+    d->wire_bytes += line.len;
     drv_msg *x = &w->q[w->tail++ % DRV_MAXQ];
     x->m = *m;
     x->id = drv_dup(m->id);
@@ -102,6 +119,8 @@ static inline void drv_wire_put(drv *d, drv_wire *w, const dvm_msg *m)
         x->s1 = drv_dup(*s);
         s->ptr = x->s1;
     }
+    /* decoded strings may point into `line` (zero-copy): free it only now */
+    dvm_buf_free(&line);
     size_t l = strlen(d->log);
     snprintf(d->log + l, sizeof d->log - l, "%s%s", l ? " " : "", dvm_msg_type_name(m->type));
 }
@@ -130,6 +149,7 @@ static inline void drv_init(drv *d, const dvm_provider_config *pc, const dvm_cus
     d->now = 1000;
     d->fail_at = -1;
     d->p_timer = d->c_timer = UINT64_MAX;
+    dvm_msg_decoder_init(&d->dec, 0);
 }
 
 static inline drv *drv_new(const dvm_provider_config *pc, const dvm_customer_config *cc,
@@ -142,6 +162,7 @@ static inline drv *drv_new(const dvm_provider_config *pc, const dvm_customer_con
 
 static inline void drv_free(drv *d)
 {
+    cr_expect(!d->codec_failed, "a session emitted a message the codec cannot encode");
     drv_msg x;
     while (drv_wire_get(&d->to_p, &x))
         drv_msg_free(&x);
@@ -151,6 +172,7 @@ static inline void drv_free(drv *d)
         free(d->verify_tokens[i]);
     dvm_provider_free(d->p);
     dvm_customer_free(d->c);
+    dvm_msg_decoder_free(&d->dec);
     free(d);
 }
 
@@ -172,7 +194,7 @@ static inline void drv_check(drv *d)
         d->invariant_broken = true;
     dvm_customer_stats cs;
     dvm_customer_get_stats(d->c, &cs);
-    if (cs.sats_paid > cs.budget || cs.sats_committed > cs.budget)
+    if (cs.sats_paid > cs.budget || cs.sats_committed > cs.budget || d->codec_failed)
         d->invariant_broken = true;
 }
 

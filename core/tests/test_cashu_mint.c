@@ -668,3 +668,34 @@ Test(mint, melt_returns_nut08_change)
     cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "PAID");
     json_decref(j);
 }
+
+Test(mint, nut10_locked_secrets_are_refused)
+{
+    /* A proof whose secret is a NUT-10 well-known secret, validly signed
+     * (the mint signs any B_): spending it must not ignore its lock. */
+    const char *secret = "[\"P2PK\",{\"nonce\":\"00\",\"data\":\"02aa\"}]";
+    const dvm_keyset *ks = test_active(&env);
+    dvm_mint_quote q;
+    dvm_mint_error err;
+    cr_assert_eq(dvm_mint_create_mint_quote(env.mint, 4, "sat", env.now_ms, &q, &err), DVM_OK);
+    dvm_wallet_output o;
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(dvm_cashu_scalar_random(env.ctx, &env.rng, o.r), DVM_OK);
+    cr_assert_eq(dvm_cashu_blind(env.ctx, (const uint8_t *)secret, strlen(secret), o.r, o.msg.B_),
+                 DVM_OK);
+    o.msg.amount = 4;
+    strcpy(o.msg.id, ks->id);
+    dvm_blind_signature s;
+    cr_assert_eq(dvm_mint_mint(env.mint, q.quote, &o.msg, 1, env.now_ms, &s, &err), DVM_OK);
+    dvm_proof p;
+    memset(&p, 0, sizeof p);
+    p.amount = 4;
+    strcpy(p.id, ks->id);
+    strcpy(p.secret, secret);
+    p.secret_len = strlen(secret);
+    cr_assert_eq(dvm_cashu_unblind(env.ctx, s.C_, o.r, dvm_keyset_key(ks, 4), p.C), DVM_OK);
+    uint64_t four = 4;
+    cr_assert_eq(try_swap(&p, 1, &four, 1, &err), DVM_ERR_UNSUPPORTED);
+    cr_assert_eq(err.code, DVM_NUT_PROOF_VERIFICATION_FAILED);
+    cr_assert(strstr(err.detail, "NUT-10"));
+}

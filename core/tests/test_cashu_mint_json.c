@@ -194,3 +194,87 @@ Test(mint_json, keys_keysets_info)
     cr_assert(strstr(s, "\"12\":{\"supported\":true}"), "%s", s);
     free(s);
 }
+
+Test(mint_json, client_side_parsers_read_what_the_server_writes)
+{
+    dvm_mint_quote q, q2;
+    dvm_mint_error err, err2;
+    char reason[200];
+    cr_assert_eq(dvm_mint_create_mint_quote(env.mint, 21, "sat", env.now_ms, &q, &err), DVM_OK);
+    json_t *j = dvm_mint_quote_json(&q);
+    cr_assert_eq(dvm_mint_quote_from_json(j, &q2, reason, sizeof reason), DVM_OK, "%s", reason);
+    cr_assert_eq(memcmp(&q, &q2, sizeof q), 0);
+    json_decref(j);
+    /* An old-style {"paid": false} quote. */
+    j = json_pack("{s:s, s:s, s:b}", "quote", "abc", "request", "lnbc1", "paid", 0);
+    cr_assert_eq(dvm_mint_quote_from_json(j, &q2, reason, sizeof reason), DVM_OK);
+    cr_assert_eq(q2.state, DVM_MINT_QUOTE_UNPAID);
+    json_decref(j);
+
+    /* Melt with change, through JSON both ways. */
+    dvm_proof in[64];
+    size_t n = test_mint_proofs(&env, 32, in);
+    dvm_melt_quote mq, paid, back;
+    cr_assert_eq(dvm_mint_create_melt_quote(env.mint, "lnbc100n1pxyz", "sat", env.now_ms, &mq,
+                                            &err),
+                 DVM_OK);
+    uint64_t ones[5] = {1, 1, 1, 1, 1};
+    dvm_wallet_output blank[5];
+    dvm_blinded_message msgs[5];
+    cr_assert_eq(dvm_wallet_make_outputs(env.ctx, &env.rng, test_active(&env), ones, 5, blank),
+                 DVM_OK);
+    for (int i = 0; i < 5; i++)
+        msgs[i] = blank[i].msg;
+    dvm_blind_signature change[5], *ch;
+    size_t nc, nch;
+    cr_assert_eq(dvm_mint_melt_with_change(env.mint, mq.quote, in, n, msgs, 5, env.now_ms, &paid,
+                                           change, &nc, &err),
+                 DVM_OK, "%s", err.detail);
+    cr_assert_eq(nc, 3); /* 32 - 10 = 22 = 16 + 4 + 2 */
+    j = dvm_melt_response_json(&paid, change, nc);
+    cr_assert_eq(dvm_melt_quote_from_json(env.ctx, j, &back, 10, &ch, &nch, reason,
+                                          sizeof reason),
+                 DVM_OK, "%s", reason);
+    cr_assert_eq(back.state, DVM_MELT_QUOTE_PAID);
+    cr_assert_str_eq(back.payment_preimage, paid.payment_preimage);
+    cr_assert_eq(nch, 3);
+    cr_assert_eq(ch[0].amount, 16);
+    cr_assert_eq(memcmp(ch, change, 3 * sizeof *ch), 0);
+    free(ch);
+    json_decref(j);
+
+    /* Checkstate answers, matched by Y. */
+    uint8_t Ys[2][33];
+    dvm_proof_state st[2], st2[2];
+    cr_assert_eq(dvm_cashu_proof_Y(env.ctx, &in[0], Ys[0]), DVM_OK);
+    cr_assert_eq(dvm_cashu_hash_to_curve(env.ctx, (const uint8_t *)"fresh", 5, Ys[1]), DVM_OK);
+    cr_assert_eq(dvm_mint_checkstate(env.mint, (const uint8_t(*)[33])Ys, 2, st, &err), DVM_OK);
+    cr_assert_eq(st[0], DVM_PROOF_SPENT);
+    j = dvm_mint_states_json((const uint8_t(*)[33])Ys, st, 2);
+    uint8_t rev[2][33];
+    memcpy(rev[0], Ys[1], 33);
+    memcpy(rev[1], Ys[0], 33);
+    cr_assert_eq(dvm_mint_states_from_json(j, (const uint8_t(*)[33])rev, 2, st2, reason,
+                                           sizeof reason),
+                 DVM_OK, "%s", reason);
+    cr_assert_eq(st2[0], DVM_PROOF_UNSPENT);
+    cr_assert_eq(st2[1], DVM_PROOF_SPENT);
+    json_decref(j);
+    j = json_pack("{s:[]}", "states");
+    cr_assert_eq(dvm_mint_states_from_json(j, (const uint8_t(*)[33])rev, 1, st2, reason,
+                                           sizeof reason),
+                 DVM_ERR_PROTO);
+    json_decref(j);
+
+    /* Error objects. */
+    err.code = DVM_NUT_PROOFS_SPENT;
+    strcpy(err.detail, "inputs[0]: already spent");
+    j = dvm_mint_error_json(&err);
+    cr_assert_eq(dvm_mint_error_from_json(j, &err2), DVM_OK);
+    cr_assert_eq(err2.code, 11001);
+    cr_assert_str_eq(err2.detail, err.detail);
+    json_decref(j);
+    j = json_pack("{s:i}", "amount", 1);
+    cr_assert_eq(dvm_mint_error_from_json(j, &err2), DVM_ERR_INVALID);
+    json_decref(j);
+}

@@ -119,9 +119,9 @@ Test(policy, unknown_keyset_asks_for_keys)
     dvm_token t = token_of(2);
     const char *trusted[] = {MINT_URL};
     /* This one borrows the test's crypto context. */
-    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1, .ctx = env.ctx};
+    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1};
     dvm_pay_policy_free(pol);
-    cr_assert_eq(dvm_pay_policy_new(&pol, &cfg), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_new_with_ctx(&pol, &cfg, env.ctx), DVM_OK);
     uint64_t amount;
     cr_assert_eq(check(&t, &amount), DVM_PAY_NEED_KEYSET);
     cr_assert(!dvm_pay_verdict_is_reject(DVM_PAY_NEED_KEYSET));
@@ -263,4 +263,46 @@ Test(policy, dleq_survives_the_token_codec)
         dvm_buf_free(&b);
         dvm_token_free(&t);
     }
+}
+
+Test(policy, v01_short_keyset_ids_are_understood)
+{
+    dvm_mint_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id_version = 1;
+    test_env e1;
+    test_env_init(&e1, &cfg, 17);
+    const dvm_keyset *ks = test_active(&e1);
+    cr_assert_eq(strlen(ks->id), 66);
+    const char *trusted[] = {MINT_URL};
+    dvm_pay_policy_config pc = {.trusted_mints = trusted, .n_trusted = 1};
+    dvm_pay_policy *p1;
+    cr_assert_eq(dvm_pay_policy_new(&p1, &pc), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_add_keyset(p1, MINT_URL, ks), DVM_OK);
+    dvm_token t;
+    memset(&t, 0, sizeof t);
+    strcpy(t.mint, MINT_URL);
+    strcpy(t.unit, "sat");
+    t.proofs = calloc(64, sizeof *t.proofs);
+    t.n_proofs = test_mint_proofs(&e1, 6, t.proofs);
+    for (size_t i = 0; i < t.n_proofs; i++)
+        t.proofs[i].id[16] = '\0'; /* the short id of a V4 token */
+    uint64_t amount;
+    char reason[160];
+    cr_assert_eq(dvm_pay_policy_check(p1, &t, &amount, reason, sizeof reason), DVM_PAY_ACCEPT,
+                 "%s", reason);
+    cr_assert_eq(amount, 6);
+    dvm_token_free(&t);
+    dvm_pay_policy_free(p1);
+    test_env_free(&e1);
+}
+
+Test(policy, locked_secrets_are_refused)
+{
+    dvm_token t = token_of(1);
+    strcpy(t.proofs[0].secret, "[\"P2PK\",{\"nonce\":\"00\",\"data\":\"02aa\"}]");
+    t.proofs[0].secret_len = strlen(t.proofs[0].secret);
+    uint64_t amount;
+    cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_MALFORMED);
+    dvm_token_free(&t);
 }

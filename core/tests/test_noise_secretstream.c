@@ -516,3 +516,60 @@ Test(secretstream, bad_header_is_rejected)
         peer_free(&b);
     }
 }
+
+/* Streams started from a handshake done elsewhere (hyperdht's IK), against
+ * JavaScript streams created with the same keys (opts.handshake). */
+static void prehandshaken_side(bool initiator, size_t split)
+{
+    json_t *t = load_fixture("fixtures/vectors/noise/secretstream_prehandshaken.json");
+    json_t *all = load_fixture("fixtures/vectors/noise/handshakes.json");
+    json_t *v = json_array_get(all, (size_t)json_integer_value(json_object_get(t, "from_vector")));
+    cr_assert(v);
+    uint8_t iseed[32], rseed[32], tx[32], rx[32], hh[64];
+    unhex_into(jstr(v, "initiator_static_seed"), iseed, 32);
+    unhex_into(jstr(v, "responder_static_seed"), rseed, 32);
+    unhex_into(jstr(v, initiator ? "initiator_tx" : "responder_tx"), tx, 32);
+    unhex_into(jstr(v, initiator ? "initiator_rx" : "responder_rx"), rx, 32);
+    unhex_into(jstr(v, "handshake_hash"), hh, 64);
+    dvm_noise_keypair ik, rk;
+    dvm_noise_keypair_from_seed(&ik, iseed);
+    dvm_noise_keypair_from_seed(&rk, rseed);
+    peer p;
+    memset(&p, 0, sizeof p);
+    p.rng = test_rng_make(&p.tr, 9);
+    dvm_buf_init(&p.out, 0);
+    cr_assert_eq(dvm_secretstream_init_from_handshake(&p.ss, initiator, tx, rx, hh,
+                                                      initiator ? ik.public_key : rk.public_key,
+                                                      initiator ? rk.public_key : ik.public_key, &p.rng, NULL,
+                                                      &CBS, &p),
+                 DVM_OK);
+    cr_assert_eq(dvm_secretstream_start(&p.ss, &p.out), DVM_OK);
+    cr_assert_eq(p.handshakes, 1);
+    cr_assert_eq(p.out.len, 59);
+    size_t ours_len, theirs_len;
+    uint8_t *ours = concat_writes(json_object_get(t, initiator ? "initiator_writes" : "responder_writes"), &ours_len,
+                                  NULL);
+    uint8_t *theirs = concat_writes(json_object_get(t, initiator ? "responder_writes" : "initiator_writes"),
+                                    &theirs_len, NULL);
+    cr_assert_arr_eq(p.out.data, ours, 3 + 32, "our stream id header equals the JS one");
+    for (size_t off = 0; off < theirs_len; off += split) {
+        size_t n = theirs_len - off < split ? theirs_len - off : split;
+        cr_assert_eq(dvm_secretstream_recv(&p.ss, theirs + off, n, &p.out), DVM_OK, "%s",
+                     dvm_secretstream_error(&p.ss));
+    }
+    check_messages(&p, json_object_get(t, initiator ? "responder_messages" : "initiator_messages"));
+    free(ours);
+    free(theirs);
+    peer_free(&p);
+    json_decref(t);
+    json_decref(all);
+}
+
+Test(secretstream, prehandshaken_streams_read_javascript_ones)
+{
+    size_t splits[] = {1, 7, (size_t)-1};
+    for (unsigned i = 0; i < 3; i++) {
+        prehandshaken_side(true, splits[i]);
+        prehandshaken_side(false, splits[i]);
+    }
+}

@@ -296,3 +296,103 @@ Test(agent, strings_survive_draining_many_actions)
     cr_assert_eq(n, 40);
     dvm_agent_free(a);
 }
+
+/* MAX_JOBS + 1 customer sessions against one agent, in memory: exactly one
+ * is refused with "No capacity", the others complete and are claimed. */
+#include "session/customer.h"
+
+Test(agent, max_jobs_plus_one_customers)
+{
+    enum { N = 4 };
+    dvm_agent *a = agent(N - 1);
+    dvm_customer *c[N];
+    char ids[N][8];
+    uint64_t job_of[N] = {0};
+    size_t produced[N] = {0};
+    for (int i = 0; i < N; i++) {
+        c[i] = dvm_customer_new(NULL, NULL);
+        snprintf(ids[i], sizeof ids[i], "job%d", i);
+        /* each customer on its own connection i+1 */
+        cr_assert_eq(dvm_customer_start(c[i], dvm_str_c(ids[i]), 5100, dvm_str_c("p"), 50, 0),
+                     DVM_OK);
+    }
+    uint64_t claimed = 0;
+    size_t dones = 0;
+    for (int round = 0; round < 2000; round++) {
+        bool moved = false;
+        for (int i = 0; i < N; i++) {
+            dvm_customer_action ca;
+            while (dvm_customer_next_action(c[i], &ca)) {
+                moved = true;
+                if (ca.type == DVM_CACT_SEND)
+                    dvm_agent_handle_msg(a, (uint64_t)i + 1, &ca.msg, round);
+                else if (ca.type == DVM_CACT_NEED_TOKEN) {
+                    char tok[32];
+                    snprintf(tok, sizeof tok, "tok-%d-%llu", i, (unsigned long long)ca.token_req);
+                    dvm_customer_on_token(c[i], ca.token_req, dvm_str_c(tok), round);
+                }
+            }
+        }
+        dvm_agent_action x;
+        while (dvm_agent_next_action(a, &x)) {
+            moved = true;
+            int i = (int)x.conn - 1;
+            cr_assert(i >= 0 && i < N);
+            switch (x.act.type) {
+            case DVM_PACT_SEND: {
+                /* the customer copies what it keeps; deliver right away */
+                dvm_msg m = x.act.msg;
+                dvm_customer_handle_msg(c[i], &m, round);
+                break;
+            }
+            case DVM_PACT_VERIFY_TOKEN: {
+                dvm_verify_result r = {DVM_VERIFY_OK, 10, {NULL, 0}};
+                dvm_agent_on_verify(a, x.job, x.act.verify_id, &r, round);
+                break;
+            }
+            case DVM_PACT_START_GENERATION: job_of[i] = x.job; break;
+            case DVM_PACT_CLAIM: claimed += x.act.claim_sats; break;
+            case DVM_PACT_DONE: dones++; break;
+            default: break;
+            }
+        }
+        /* processors: 15 chunks each, one per round */
+        for (int i = 0; i < N; i++) {
+            if (!job_of[i])
+                continue;
+            if (produced[i] < 15) {
+                if (dvm_agent_on_chunk(a, job_of[i], "w ", 2, round) == DVM_OK)
+                    produced[i]++;
+                moved = true;
+            } else if (produced[i] == 15) {
+                dvm_agent_on_generation_done(a, job_of[i], round);
+                produced[i]++;
+                moved = true;
+            }
+        }
+        if (!moved)
+            break;
+    }
+    int refused = 0, ok = 0;
+    for (int i = 0; i < N; i++) {
+        dvm_customer_status st = dvm_customer_status_of(c[i]);
+        if (st == DVM_CUSTOMER_PROVIDER_ERROR) {
+            refused++;
+            cr_assert_str_eq(dvm_customer_reason(c[i]), "No capacity (3/3 slots used)");
+        } else {
+            cr_assert_eq(st, DVM_CUSTOMER_OK, "customer %d: %s", i, dvm_customer_reason(c[i]));
+            ok++;
+            dvm_customer_stats cs;
+            dvm_customer_get_stats(c[i], &cs);
+            cr_assert_eq(cs.chunks, 15);
+            cr_assert_eq(cs.sats_paid, 20);
+        }
+        dvm_customer_free(c[i]);
+    }
+    cr_assert_eq(refused, 1);
+    cr_assert_eq(ok, 3);
+    cr_assert_eq(claimed, 60);
+    cr_assert_eq(dones, 3);
+    cr_assert_eq(dvm_agent_active(a), 0);
+    dvm_agent_free(a);
+}

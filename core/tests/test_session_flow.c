@@ -438,3 +438,26 @@ Test(session_flow, callback_on_error)
     cr_assert_eq(ctx.done, 0);
     drv_free(d);
 }
+
+Test(session_flow, processor_splitting_a_character_still_streams_valid_utf8)
+{
+    static const char *const split[] = {"a\xe7", "\x99", "\xbe" "b", "\xff"};
+    drv *d = drv_new(NULL, NULL, NULL);
+    d->chunks = split;
+    d->nchunks = 4;
+    drv_start(d, "job16", "x", 100);
+    char got[64] = "";
+    for (int i = 0; i < 10000; i++) {
+        bool moved = drv_step(d);
+        dvm_str s;
+        while (dvm_customer_read(d->c, &s) == DVM_OK)
+            strncat(got, s.ptr, s.len);
+        if (!moved)
+            break;
+    }
+    cr_assert_eq(d->c_status, DVM_CUSTOMER_OK);
+    cr_assert_str_eq(got, "a\xe7\x99\xbe" "b\xef\xbf\xbd"); /* a百b U+FFFD */
+    cr_assert_eq(drv_count(d, "chunk"), 3);
+    cr_assert(!d->codec_failed);
+    drv_free(d);
+}

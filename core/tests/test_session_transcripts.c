@@ -221,8 +221,8 @@ static void replay_provider(const char *name)
                 char reason[DVM_REASON_MAX];
                 if (dvm_msg_decode(&dec, line, len, &m, reason, sizeof reason) == DVM_OK)
                     dvm_agent_handle_msg(s->a, 1, &m, now);
-                else
-                    dvm_agent_handle_decode_error(s->a, 1, dvm_str_c(""), dvm_str_c(reason), now);
+                else /* the decoder keeps the id of a JSON object it refused */
+                    dvm_agent_handle_decode_error(s->a, 1, m.id, dvm_str_c(reason), now);
             }
             pdrain(s);
             answer_verifies(s, t, k, now);

@@ -536,3 +536,27 @@ Test(provider, messages_for_another_job_id_are_ignored)
     cr_assert_eq(st.state, DVM_PROVIDER_OFFERED);
     dvm_provider_free(p);
 }
+
+Test(provider, processor_bytes_are_repaired_for_the_wire)
+{
+    dvm_provider *p = requested(NULL);
+    drain_p(p, 0, NULL);
+    ok(p, pay(p, "tok"), 10);
+    drain_p(p, 0, NULL);
+    const char *s = "a\xe5\xad\xa4z"; /* "a孤z" cut inside 孤 */
+    dvm_provider_action a;
+    cr_assert_eq(dvm_provider_on_chunk(p, s, 2, 3), DVM_OK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert(streq(a.msg.data, "a"));
+    cr_assert_eq(dvm_provider_on_chunk(p, s + 2, 1, 3), DVM_OK); /* still partial */
+    cr_assert(!dvm_provider_next_action(p, &a));
+    cr_assert_eq(dvm_provider_on_chunk(p, s + 3, 2, 3), DVM_OK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert(streq(a.msg.data, "\xe5\xad\xa4z"));
+    cr_assert_eq(a.msg.seq, 2);
+    /* invalid bytes become U+FFFD */
+    cr_assert_eq(dvm_provider_on_chunk(p, "\xff" "b\x80", 3, 3), DVM_OK);
+    cr_assert(dvm_provider_next_action(p, &a));
+    cr_assert(streq(a.msg.data, "\xef\xbf\xbd" "b\xef\xbf\xbd"));
+    dvm_provider_free(p);
+}

@@ -229,12 +229,16 @@ int dvm_cmd_pipe(int argc, char **argv)
     sodium_memzero(&kp, sizeof kp);
     if (!p.sw) {
         fprintf(stderr, "dvm pipe: %s\n", why);
+        uv_close((uv_handle_t *)&p.deadline, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        free(p.line);
         return 2;
     }
     uint8_t topic[DVM_SWARM_TOPIC_BYTES] = {0};
     e = dvm_swarm_join(p.sw, topic, listen ? DVM_SWARM_SERVER : DVM_SWARM_CLIENT);
     if (e) {
-        fprintf(stderr, "dvm pipe: cannot %s: %s\n", listen ? "listen" : "dial", dvm_strerror(e));
+        fprintf(stderr, "dvm pipe: %s\n", dvm_swarm_last_error(p.sw)[0] ? dvm_swarm_last_error(p.sw) : dvm_strerror(e));
         dvm_swarm_destroy(p.sw);
         uv_close((uv_handle_t *)&p.deadline, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);

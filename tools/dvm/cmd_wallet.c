@@ -27,10 +27,12 @@ static void usage(FILE *out)
             "  check TOKEN          print each proof's state at the mint:\n"
             "                       AMOUNT UNSPENT|PENDING|SPENT, one line each\n"
             "  claim                claim every token stored as incoming\n"
-            "  recover              finish operations interrupted by a crash\n"
+            "  recover              finish operations interrupted by a crash and\n"
+            "                       return reserved (split but unsent) proofs\n"
             "  melt INVOICE         pay a bolt11 invoice (the fake backend pays at once)\n"
             "\n"
-            "  --mint URL           the mint (default: $CASHU_MINT_URL; the flag wins)\n"
+            "  --mint URL           the mint (default: $CASHU_MINT_URL; the flag wins;\n"
+            "                       receive/check without either use the token's mint)\n"
             "  --db PATH            wallet database (created if absent)\n"
             "  --timeout MS         per-request timeout (default 30000)\n"
             "  --v3                 send: print a V3 cashuA token\n"
@@ -168,18 +170,30 @@ int dvm_cmd_wallet(int argc, char **argv)
                 want == 1 ? "" : "s", nargs);
         return 2;
     }
+    /* receive/check: decode the token first; without --mint or
+     * CASHU_MINT_URL, the token's own mint is used. */
+    dvm_token tok;
+    memset(&tok, 0, sizeof tok);
+    if (strcmp(cmd, "receive") == 0 || strcmp(cmd, "check") == 0) {
+        if (!load_token(args[0], &tok))
+            return 1;
+        if (!mint || !*mint)
+            mint = tok.mint;
+    }
     if (!mint || !*mint) {
         fprintf(stderr, "dvm wallet: no mint: pass --mint URL or set CASHU_MINT_URL\n");
         return 2;
     }
     if (!db) {
         fprintf(stderr, "dvm wallet: --db PATH is required\n");
+        dvm_token_free(&tok);
         return 2;
     }
     char err[512];
     dvm_wallet_client *w = NULL;
     if (dvm_wallet_client_open(mint, db, (long)timeout, &w, err, sizeof err)) {
         fprintf(stderr, "dvm wallet: %s\n", err);
+        dvm_token_free(&tok);
         return 1;
     }
     int rc = 0;
@@ -214,44 +228,36 @@ int dvm_cmd_wallet(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        dvm_token t;
-        if ((e = dvm_wallet_client_send(w, amount, &t))) {
+        /* Split off a token (reserved), encode it, and only then mark it
+         * sent; if encoding failed the proofs go back to the balance. */
+        dvm_token *ts = NULL;
+        if ((e = dvm_wallet_client_split(w, amount, 1, &ts))) {
             rc = fail(w, e, "send");
             goto out;
         }
         dvm_buf b;
         dvm_buf_init(&b, 0);
-        e = dvm_token_encode(&t, version, &b);
-        if (e == DVM_OK) {
+        e = dvm_token_encode(&ts[0], version, &b);
+        if (e == DVM_OK && (e = dvm_wallet_client_mark_sent(w, &ts[0])) == DVM_OK) {
             fwrite(b.data, 1, b.len, stdout);
             fputc('\n', stdout);
         } else {
-            /* The proofs are marked sent: put them back so nothing is lost. */
             fprintf(stderr, "dvm wallet: cannot encode the token: %s\n", dvm_strerror(e));
+            dvm_wallet_client_release(w, &ts[0]);
             rc = 1;
         }
         dvm_buf_free(&b);
-        dvm_token_free(&t);
+        dvm_wallet_tokens_free(ts, 1);
     } else if (strcmp(cmd, "receive") == 0) {
-        dvm_token t;
-        if (!load_token(args[0], &t)) {
-            rc = 1;
-            goto out;
-        }
         uint64_t got = 0;
-        e = dvm_wallet_client_receive(w, &t, &got);
-        dvm_token_free(&t);
+        e = dvm_wallet_client_receive(w, &tok, &got);
         if (e) {
             rc = fail(w, e, "receive");
             goto out;
         }
         printf("received %llu sat\n", (unsigned long long)got);
     } else if (strcmp(cmd, "check") == 0) {
-        dvm_token t;
-        if (!load_token(args[0], &t)) {
-            rc = 1;
-            goto out;
-        }
+        dvm_token t = tok;
         dvm_proof_state *st = calloc(t.n_proofs ? t.n_proofs : 1, sizeof *st);
         e = st ? dvm_wallet_client_check(w, t.proofs, t.n_proofs, st) : DVM_ERR_NOMEM;
         if (e) {
@@ -262,7 +268,6 @@ int dvm_cmd_wallet(int argc, char **argv)
                        dvm_proof_state_name(st[i]));
         }
         free(st);
-        dvm_token_free(&t);
     } else if (strcmp(cmd, "claim") == 0) {
         uint64_t got = 0, lost = 0;
         if ((e = dvm_wallet_client_claim_incoming(w, &got, &lost))) {
@@ -273,11 +278,18 @@ int dvm_cmd_wallet(int argc, char **argv)
                (unsigned long long)lost);
     } else if (strcmp(cmd, "recover") == 0) {
         size_t n = 0;
+        uint64_t released = 0;
         if ((e = dvm_wallet_client_recover(w, &n))) {
             rc = fail(w, e, "recover");
             goto out;
         }
-        printf("recovered %zu operation%s\n", n, n == 1 ? "" : "s");
+        /* Tokens split off by a `send` that died before printing them. */
+        if ((e = dvm_wallet_client_release_reserved(w, &released))) {
+            rc = fail(w, e, "recover");
+            goto out;
+        }
+        printf("recovered %zu operation%s, released %llu reserved sat\n", n, n == 1 ? "" : "s",
+               (unsigned long long)released);
     } else if (strcmp(cmd, "melt") == 0) {
         uint64_t paid = 0;
         if ((e = dvm_wallet_client_melt(w, args[0], &paid))) {
@@ -287,6 +299,7 @@ int dvm_cmd_wallet(int argc, char **argv)
         printf("paid %llu sat\n", (unsigned long long)paid);
     }
 out:
+    dvm_token_free(&tok);
     dvm_wallet_client_close(w);
     return rc;
 }

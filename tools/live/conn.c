@@ -12,7 +12,7 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define CLOSE_FLUSH_TIMEOUT_MS 5000
-#define READ_CHUNK 65536
+#define READ_CHUNK (256u * 1024u)
 #define SPARE_MAX_BYTES ((size_t)4 << 20)
 
 struct dvm_conn {
@@ -47,8 +47,12 @@ struct dvm_conn {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint16_t port;
     char peer[80];
-    uint8_t rbuf[READ_CHUNK];
 };
+
+/* One read buffer per thread, shared by every conn: libuv hands it to a
+ * read callback which consumes it before the next read (SecretStream keeps
+ * what it needs), so conns cost no idle read memory. */
+static _Thread_local uint8_t g_rbuf[READ_CHUNK];
 
 struct dvm_listener {
     uv_tcp_t tcp;
@@ -321,15 +325,14 @@ static void ss_on_message(void *ctx, const uint8_t *msg, size_t len)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    dvm_conn *c = h->data;
+    (void)h;
     (void)suggested;
-    *buf = uv_buf_init((char *)c->rbuf, sizeof c->rbuf);
+    *buf = uv_buf_init((char *)g_rbuf, sizeof g_rbuf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     dvm_conn *c = s->data;
-    (void)buf;
     if (c->closed)
         return;
     if (nread < 0) {
@@ -356,7 +359,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->bytes_in += (uint64_t)nread;
     if (c->open && c->opts.idle_timeout_ms)
         uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
-    dvm_err e = dvm_secretstream_recv(&c->ss, c->rbuf, (size_t)nread, &c->pending);
+    dvm_err e = dvm_secretstream_recv(&c->ss, (const uint8_t *)buf->base, (size_t)nread, &c->pending);
     if (c->closed)
         return;
     if (e) {

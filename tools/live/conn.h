@@ -44,20 +44,27 @@ typedef struct dvm_conn_callbacks {
     /* The write queue fell to write_low_water after being over high water. */
     void (*on_drain)(dvm_conn *c, void *ud);
     /* Exactly once. err == DVM_OK for a clean close (ours, or the peer's
-     * end after the handshake); reason is static English text. The conn is
-     * freed right after this returns. */
+     * end after the handshake); otherwise DVM_ERR_CRYPTO (bad MAC, failed
+     * handshake, pinned key mismatch), DVM_ERR_PROTO / DVM_ERR_INVALID /
+     * DVM_ERR_TOO_LARGE (bad frame or header, peer left mid-handshake),
+     * DVM_ERR_LIMIT (a timeout), DVM_ERR_STATE (socket error: refused,
+     * reset...), DVM_ERR_NOT_FOUND (name not resolved). reason is static
+     * English text. The conn is freed right after this returns. */
     void (*on_close)(dvm_conn *c, dvm_err err, const char *reason, void *ud);
 } dvm_conn_callbacks;
 
 typedef struct dvm_conn_options {
-    uint64_t handshake_timeout_ms; /* TCP connect + Noise handshake; 0 = 10000 */
-    uint64_t idle_timeout_ms;      /* close when nothing arrives this long; 0 = never */
+    uint64_t handshake_timeout_ms; /* TCP connect + Noise handshake; 0 = 10000
+                                      (on_close: DVM_ERR_LIMIT "handshake timed out") */
+    uint64_t idle_timeout_ms;      /* close when nothing arrives this long; 0 = never
+                                      (DVM_ERR_LIMIT "idle timeout: nothing received") */
     uint64_t keepalive_ms;         /* send an empty message when nothing was sent this long
                                       (and drop received empty messages); 0 = off */
     size_t write_high_water;       /* bytes; 0 = 1 MiB */
     size_t write_low_water;        /* bytes; 0 = high water / 4 */
     size_t max_message;            /* largest accepted message; 0 = 2^24-1-17 */
-    bool pin_remote;               /* require remote_public_key below */
+    bool pin_remote;               /* dialed conns: close with DVM_ERR_CRYPTO before on_open
+                                      unless the peer's static key is remote_public_key */
     uint8_t remote_public_key[DVM_NOISE_PUBLIC_KEY_BYTES];
 } dvm_conn_options;
 
@@ -72,8 +79,9 @@ dvm_conn *dvm_dial(uv_loop_t *loop, const char *host, uint16_t port, const dvm_n
                    const dvm_conn_options *opts, const dvm_conn_callbacks *cb, void *ud, dvm_err *err);
 
 /* Called for each accepted TCP connection, before its handshake. Set the
- * conn's callbacks here (dvm_conn_set_callbacks); until then events are
- * dropped (on_close still fires through the listener default: none). */
+ * conn's callbacks here (dvm_conn_set_callbacks): a conn without callbacks
+ * runs its handshake, drops its messages and is freed silently when it
+ * closes. dvm_conn_abort() here refuses the connection. */
 typedef void (*dvm_listener_accept_cb)(dvm_listener *l, dvm_conn *c, void *ud);
 
 /* Listen on host:port (numeric address; port 0 = any, read it back with

@@ -252,6 +252,8 @@ const dvm_opt dvm_agent_opts[] = {
     STR("sub-peer", "SUB_PEER", dvm_agent_cfg, sub_peer, NULL, NULL, "HOST:PORT of the sub-provider"),
     U64("sub-batch-size", "SUB_BATCH_SIZE", dvm_agent_cfg, sub_batch_size, "500", 1, 1000000, "500",
         "characters per pipeline batch"),
+    U64("sub-max-sats-per-chunk", "MAX_SATS_PER_CHUNK", dvm_agent_cfg, sub_max_sats_per_chunk, "5", 1, 1000000, "5",
+        "highest price per chunk paid for a sub-task, sats"),
     STR("stream-socket", "DVM_STREAM_SOCKET", dvm_agent_cfg, stream_socket, NULL, NULL,
         "also publish chunks on this Unix socket"),
     U64("chunks", "DVM_BUILTIN_CHUNKS", dvm_agent_cfg, chunks, "60", 1, 10000000, NULL, "builtin: chunks per job"),

@@ -78,6 +78,7 @@ typedef struct dvm_agent_cfg {
     uint64_t sub_budget;         /* SUB_BUDGET, sats */
     const char *sub_peer;        /* HOST:PORT of the sub-provider */
     uint64_t sub_batch_size;     /* SUB_BATCH_SIZE, characters */
+    uint64_t sub_max_sats_per_chunk; /* MAX_SATS_PER_CHUNK for the sub-task, sats */
     const char *stream_socket;   /* Unix socket path */
     uint64_t chunks;             /* builtin: chunks per job */
     double rate;                 /* builtin: chunks per second (0 = unthrottled) */

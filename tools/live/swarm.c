@@ -11,8 +11,11 @@ dvm_err dvm_swarm_join(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES]
 {
     if (!sw || !topic || !roles || (roles & ~(unsigned)(DVM_SWARM_SERVER | DVM_SWARM_CLIENT)))
         return DVM_ERR_INVALID;
+    sw->last_error[0] = '\0';
     return sw->ops->join(sw, topic, roles);
 }
+
+const char *dvm_swarm_last_error(const dvm_swarm *sw) { return sw->last_error; }
 
 dvm_err dvm_swarm_leave(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES])
 {

@@ -19,7 +19,26 @@
  *
  * Lifetime: dvm_swarm_destroy() closes the listener and every connection
  * (each gets on_close) and frees the swarm once libuv released its handles;
- * keep running the loop until it returns. Single-threaded (loop thread). */
+ * keep running the loop until it returns. Single-threaded (loop thread).
+ *
+ * Typical use (a provider; a customer passes .peers and DVM_SWARM_CLIENT):
+ *
+ *     dvm_noise_keypair kp;                      // live/identity.h
+ *     dvm_identity_load_or_create(path, &kp, NULL, why, sizeof why);
+ *     dvm_swarm_direct_config cfg = {.listen = "127.0.0.1:7000"};
+ *     cfg.conn.keepalive_ms = 5000;              // as hyperswarm; filters empties
+ *     dvm_swarm_callbacks cbs = {on_connection, on_peer_error};
+ *     dvm_swarm *sw = dvm_swarm_direct_new(loop, &kp, &cfg, &cbs, app, &err, why, sizeof why);
+ *     uint8_t topic[32]; dvm_topic(5100, topic); // wire/topic.h
+ *     dvm_swarm_join(sw, topic, DVM_SWARM_SERVER);
+ *
+ *     static void on_connection(dvm_swarm *sw, dvm_conn *c, const dvm_swarm_peer_info *info, void *app) {
+ *         session *s = session_new(app, info->remote_public_key);
+ *         dvm_conn_set_callbacks(c, &SESSION_CBS, s);  // on_message / on_drain / on_close
+ *     }
+ *     // sending: dvm_conn_send(c, line, len); stop producing while
+ *     // !dvm_conn_writable(c) and resume in on_drain; end with dvm_conn_close(c);
+ *     // free the session in on_close (always called once). */
 #ifndef DVM_LIVE_SWARM_H
 #define DVM_LIVE_SWARM_H
 
@@ -74,6 +93,7 @@ struct dvm_swarm {
     dvm_noise_keypair keypair;
     dvm_swarm_callbacks cb;
     void *ud;
+    char last_error[256]; /* why the last join failed ("" if none) */
 };
 
 /* Join `topic` as a server (accept connections), a client (connect to
@@ -82,6 +102,9 @@ struct dvm_swarm {
  * listen address for a server, no peers for a client), DVM_ERR_STATE when
  * listening failed, DVM_ERR_EXISTS when already joined with that role. */
 dvm_err dvm_swarm_join(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES], unsigned roles);
+
+/* Why the last dvm_swarm_join failed, in English ("" if it did not). */
+const char *dvm_swarm_last_error(const dvm_swarm *sw);
 
 /* Stop serving/looking up `topic`; open connections stay open. */
 dvm_err dvm_swarm_leave(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BYTES]);

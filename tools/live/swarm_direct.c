@@ -178,17 +178,24 @@ static dvm_err direct_join(dvm_swarm *sw, const uint8_t topic[DVM_SWARM_TOPIC_BY
     direct *d = (direct *)sw;
     if (d->destroyed)
         return DVM_ERR_STATE;
-    if ((roles & DVM_SWARM_SERVER) && !d->has_listen)
+    char *why = d->base.last_error;
+    size_t whylen = sizeof d->base.last_error;
+    if ((roles & DVM_SWARM_SERVER) && !d->has_listen) {
+        snprintf(why, whylen, "no listen address configured (--listen HOST:PORT)");
         return DVM_ERR_INVALID;
-    if ((roles & DVM_SWARM_CLIENT) && !d->n_peers)
+    }
+    if ((roles & DVM_SWARM_CLIENT) && !d->n_peers) {
+        snprintf(why, whylen, "no peers configured (--peer HOST:PORT)");
         return DVM_ERR_INVALID;
-    if (((roles & DVM_SWARM_SERVER) && d->listener) || ((roles & DVM_SWARM_CLIENT) && d->client_joined))
+    }
+    if (((roles & DVM_SWARM_SERVER) && d->listener) || ((roles & DVM_SWARM_CLIENT) && d->client_joined)) {
+        snprintf(why, whylen, "already joined");
         return DVM_ERR_EXISTS;
+    }
     if (roles & DVM_SWARM_SERVER) {
         dvm_err e;
-        char why[256];
         d->listener = dvm_listen(d->base.loop, d->listen_addr.host, d->listen_addr.port, &d->base.keypair,
-                                 &d->conn_opts, on_accept, d, &e, why, sizeof why);
+                                 &d->conn_opts, on_accept, d, &e, why, whylen);
         if (!d->listener)
             return e;
         memcpy(d->server_topic, topic, DVM_SWARM_TOPIC_BYTES);

@@ -1049,7 +1049,10 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
     bool *reserved = NULL;
     size_t n_in = 0, n_out = 0, n_new = 0;
     dvm_proof_state *st = NULL;
-    dvm_err e = dvm_wallet_store_op_inputs(w->store, op->op, &ins, &n_in);
+    dvm_err e = ensure_keysets(w); /* to unblind what the mint returns */
+    if (e)
+        return e;
+    e = dvm_wallet_store_op_inputs(w->store, op->op, &ins, &n_in);
     if (!e)
         e = dvm_wallet_store_op_outputs(w->store, op->op, &outs, &tags, &n_out);
     if (e) {
@@ -1118,8 +1121,10 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
             goto done;
         }
         if (spent == 0) {
-            /* The mint never executed it. */
-            e = dvm_wallet_store_op_revert(w->store, op->op, -1);
+            /* The mint never executed it. A melt's inputs (split off for
+             * it) go back to the balance. */
+            e = dvm_wallet_store_op_revert(w->store, op->op,
+                                           op->kind == DVM_WOP_MELT ? (int)DVM_WPROOF_UNSPENT : -1);
             *closed = e == DVM_OK;
             goto done;
         }
@@ -1132,11 +1137,20 @@ static dvm_err recover_one(dvm_wallet_client *w, const dvm_wallet_op *op, bool *
                                  &reserved, &n_new)))
             goto done;
     }
-    /* Spent inputs with no signatures of ours: someone else spent them
-     * (receive) -> REJECTED; our own swap/melt -> SPENT. */
-    dvm_wproof_state to = op->kind == DVM_WOP_RECEIVE && n_new == 0 && n_out > 0
-                              ? DVM_WPROOF_REJECTED
-                              : DVM_WPROOF_SPENT;
+    if (executed && n_out && n_new == 0 && op->kind != DVM_WOP_MINT && st) {
+        /* Some inputs are spent but the mint signed none of our outputs:
+         * our swap never ran; those inputs were spent by someone else.
+         * Put the op back and set only the spent inputs aside. */
+        dvm_wproof_state prev = op->input_prev;
+        if ((e = dvm_wallet_store_op_revert(w->store, op->op, -1)))
+            goto done;
+        *closed = true;
+        for (size_t i = 0; i < n_in; i++)
+            if (st[i] == DVM_PROOF_SPENT)
+                dvm_wallet_store_move(w->store, &ins[i], 1, prev, DVM_WPROOF_REJECTED);
+        goto done;
+    }
+    dvm_wproof_state to = DVM_WPROOF_SPENT;
     /* Reserved token outputs come back as UNSPENT after a crash: the caller
      * that split them is gone. */
     e = dvm_wallet_store_op_finish(w->store, op->op, news, n_new, NULL, to);

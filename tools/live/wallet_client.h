@@ -5,6 +5,9 @@
  *
  * One client talks to ONE mint (its URL) and keeps that mint's proofs in
  * the database (several clients, for several mints, may share one file).
+ * A client is not thread-safe and its calls block (HTTP with a timeout):
+ * use one client per thread, or call it from a worker thread of your event
+ * loop. Several processes may open the same database (SQLite WAL).
  *
  * Money is never lost (DESIGN.md): every operation that sends proofs or
  * blinded outputs to the mint first commits, in one SQLite transaction,
@@ -13,6 +16,13 @@
  * operation stays open and dvm_wallet_client_recover finishes it later from
  * what the mint says: NUT-07 checkstate (were the inputs spent?) and NUT-09
  * restore (re-fetch the signatures on our outputs).
+ *
+ * Typical use: a provider opens its client, calls _recover (finish what a
+ * crash interrupted) and _claim_incoming (claim tokens committed but not
+ * yet claimed) at startup; on each payment _add_incoming before
+ * payment_ack; at job end _claim_incoming. A customer opens, calls _recover
+ * and _release_reserved, _mint if short, _split into micro-tokens after the
+ * offer, _mark_sent per token paid, _release for the ones left over.
  *
  * Specs: NUT-01/02 keysets, NUT-03 swap, NUT-04 mint (bolt11), NUT-05 melt,
  * NUT-07 checkstate, NUT-09 restore, NUT-12 DLEQ (required on every
@@ -126,10 +136,12 @@ dvm_err dvm_wallet_client_add_incoming(dvm_wallet_client *w, const dvm_token *t)
 dvm_err dvm_wallet_client_claim_incoming(dvm_wallet_client *w, uint64_t *claimed,
                                          uint64_t *rejected);
 
-/* Receive a token now: add_incoming + claim of just its proofs. *received
- * (may be NULL) gets the sats credited (after fees). If the token was
- * already received (its proofs are known), the mint is asked: DVM_ERR_SPENT
- * with code 11001 when it says they are spent. */
+/* Receive a token now: add_incoming + claim of just its proofs (one swap).
+ * *received (may be NULL) gets the sats credited (after fees). If the token
+ * was already received (its proofs are known), the mint is asked:
+ * DVM_ERR_SPENT with code 11001 when it says they are spent. If the mint
+ * refuses the swap, proofs it reports spent (or a single bad proof) become
+ * REJECTED and any others stay INCOMING for a later claim_incoming. */
 dvm_err dvm_wallet_client_receive(dvm_wallet_client *w, const dvm_token *t, uint64_t *received);
 
 /* NUT-07 states of proofs (any proofs, e.g. a token's): states[i] for

@@ -119,6 +119,7 @@ static dvm_err perform(dvm_mint_client *c, const char *path, const char *post, j
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (post) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(post));

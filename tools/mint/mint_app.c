@@ -88,6 +88,22 @@ dvm_err dvm_mint_app_open(const dvm_mint_app_config *cfg, dvm_mint_app **out, ch
         snprintf(err, errlen, "cannot derive the keysets: %s", dvm_strerror(e));
         goto fail;
     }
+    /* A melt interrupted by a crash between its two commits: the fake
+     * backend never reported it paid, so release its inputs (the wallet's
+     * recovery then sees them UNSPENT) and put the quote back to UNPAID. */
+    dvm_pending_melt *pm = NULL;
+    size_t n_pm = 0;
+    if (dvm_mint_sqlite_pending_melts(app->db, &pm, &n_pm) == DVM_OK) {
+        for (size_t i = 0; i < n_pm; i++) {
+            dvm_mint_error me = {0};
+            dvm_err se = dvm_mint_melt_settle(app->mint, pm[i].quote,
+                                              (const uint8_t (*)[DVM_POINT_BYTES])pm[i].Ys,
+                                              pm[i].n_Ys, false, NULL, &me);
+            fprintf(stderr, "dvm mint: interrupted melt %s: %s (%zu inputs released)\n",
+                    pm[i].quote, se ? me.detail : "released", se ? (size_t)0 : pm[i].n_Ys);
+        }
+        dvm_mint_sqlite_pending_melts_free(pm, n_pm);
+    }
     /* NUT-06 "pubkey": the active keyset's key for amount 1. */
     const dvm_keyset *ks = dvm_mint_active_keyset(app->mint, "sat");
     const uint8_t *k1 = ks ? dvm_keyset_key(ks, 1) : NULL;
@@ -505,20 +521,37 @@ static void h_melt(void *ctx, const char *param, const char *body, size_t len,
     json_t *ja = quote ? get_array(req, "inputs", false, out) : NULL;
     if (!ja || !parse_proofs(app, ja, "inputs", &ins, &n_in, out))
         goto done;
-    /* NUT-08 blank outputs for change are accepted and ignored: the fake
-     * backend charges no fee_reserve, so there is never change. */
+    /* NUT-08: optional blank outputs for the change. */
+    dvm_blinded_message *outs = NULL;
+    dvm_blind_signature *change = NULL;
+    size_t n_out = 0, n_change = 0;
+    json_t *jb = get_array(req, "outputs", true, out);
+    if (!jb && out->body)
+        goto done;
+    if (jb && !parse_outputs(app, jb, &outs, &n_out, out))
+        goto done;
+    change = calloc(n_out ? n_out : 1, sizeof *change);
+    if (!change) {
+        free(outs);
+        dvm_http_reply_json(out, 500, NULL);
+        goto done;
+    }
     dvm_melt_quote q;
     dvm_mint_error me = {0};
     pthread_mutex_lock(&app->mu);
-    dvm_err e = dvm_mint_melt(app->mint, quote, ins, n_in, now_ms(), &q, &me);
+    dvm_err e = dvm_mint_melt_with_change(app->mint, quote, ins, n_in, outs, n_out, now_ms(), &q,
+                                          change, &n_change, &me);
     pthread_mutex_unlock(&app->mu);
+    free(outs);
     if (e) {
+        free(change);
         reply_mint_error(out, e, &me);
         goto done;
     }
     json_t *j = melt_quote_json(&q);
     if (j)
-        json_object_set_new(j, "change", json_array());
+        json_object_set_new(j, "change", dvm_cashu_blind_signatures_to_json(change, n_change));
+    free(change);
     dvm_http_reply_json(out, 200, j);
 done:
     free(ins);

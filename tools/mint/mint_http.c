@@ -110,6 +110,14 @@ static void dispatch(struct dvm_http_server *s, const char *url, const char *met
         path_known = true;
         if (strcmp(method, rt->method) != 0)
             continue;
+        for (const char *c = param; *c; c++) {
+            bool ok = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+                      (*c >= 'A' && *c <= 'Z') || *c == '-' || *c == '_';
+            if (!ok) {
+                dvm_http_reply_error(rep, 10000, "bad path parameter (expected [A-Za-z0-9_-])");
+                return;
+            }
+        }
         rt->fn(s->app, param, r->len ? r->body : NULL, r->len, rep);
         return;
     }
@@ -136,6 +144,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->start_us = now_us();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
+        for (char *c = r->path; *c; c++) /* printable log lines only */
+            if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+                *c = '?';
+        for (char *c = r->method; *c; c++)
+            if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+                *c = '?';
         *con_cls = r;
         /* Refuse a declared oversize body before reading it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

@@ -30,8 +30,9 @@ typedef struct dvm_http_reply {
 } dvm_http_reply;
 
 /* A route handler. `param` is the trailing path segment for routes with
- * has_param (URL-decoded by libmicrohttpd, at most DVM_HTTP_MAX_PARAM bytes,
- * no '/'), "" otherwise. `body` is the request body (len bytes, plus a NUL
+ * has_param (URL-decoded by libmicrohttpd, 1..DVM_HTTP_MAX_PARAM bytes of
+ * [A-Za-z0-9_-]; anything else is answered 400 before the handler runs),
+ * "" otherwise. `body` is the request body (len bytes, plus a NUL
  * terminator not counted) or NULL when empty. The handler fills *out. */
 typedef void (*dvm_http_handler)(void *app, const char *param, const char *body, size_t len,
                                  dvm_http_reply *out);

@@ -17,7 +17,7 @@ struct dvm_mint_sqlite {
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS proofs_used ("
-    "  y BLOB PRIMARY KEY, state INTEGER NOT NULL, created INTEGER NOT NULL"
+    "  y BLOB PRIMARY KEY, state INTEGER NOT NULL, quote TEXT, created INTEGER NOT NULL"
     ") WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS signed_outputs ("
     "  b_ BLOB PRIMARY KEY, amount INTEGER NOT NULL, id TEXT NOT NULL, c_ BLOB NOT NULL,"
@@ -264,7 +264,7 @@ static dvm_err v_commit(void *ctx, const dvm_mint_commit *c, dvm_mint_conflict *
     }
     /* Changes. */
     if (c->n_Ys) {
-        const char *sql = !c->settle ? "INSERT INTO proofs_used(y, state, created) VALUES(?, ?, ?)"
+        const char *sql = !c->settle ? "INSERT INTO proofs_used(y, state, created, quote) VALUES(?, ?, ?, ?)"
                           : c->Ys_state == DVM_PROOF_UNSPENT ? "DELETE FROM proofs_used WHERE y = ?"
                                                               : "UPDATE proofs_used SET state = ?2, created = ?3 WHERE y = ?1";
         if (!(wy = prep(s, sql))) {
@@ -277,6 +277,13 @@ static dvm_err v_commit(void *ctx, const dvm_mint_commit *c, dvm_mint_conflict *
             if (sqlite3_bind_parameter_count(wy) >= 3) {
                 sqlite3_bind_int(wy, 2, (int)c->Ys_state);
                 sqlite3_bind_int64(wy, 3, now);
+            }
+            if (sqlite3_bind_parameter_count(wy) >= 4) {
+                /* Keep the quote with PENDING Ys (melt), for recovery. */
+                if (c->quote_kind != DVM_QUOTE_NONE && c->quote_id)
+                    sqlite3_bind_text(wy, 4, c->quote_id, -1, SQLITE_STATIC);
+                else
+                    sqlite3_bind_null(wy, 4);
             }
             if (sqlite3_step(wy) != SQLITE_DONE) {
                 if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -545,4 +552,73 @@ dvm_err dvm_mint_sqlite_count_spent(dvm_mint_sqlite *s, uint64_t *n)
     sqlite3_finalize(q);
     pthread_mutex_unlock(&s->mu);
     return e;
+}
+
+dvm_err dvm_mint_sqlite_pending_melts(dvm_mint_sqlite *s, dvm_pending_melt **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    dvm_err e = DVM_OK;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *q = prep(s, "SELECT quote FROM melt_quotes WHERE state = 1 ORDER BY created LIMIT 1000");
+    sqlite3_stmt *y = prep(s, "SELECT y FROM proofs_used WHERE quote = ? AND state = 1 LIMIT 10000");
+    if (!q || !y) {
+        e = DVM_ERR_STATE;
+        goto done;
+    }
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            dvm_pending_melt *np = realloc(*out, nc * sizeof *np);
+            if (!np) {
+                e = DVM_ERR_NOMEM;
+                goto done;
+            }
+            *out = np;
+            cap = nc;
+        }
+        dvm_pending_melt *pm = &(*out)[*n];
+        memset(pm, 0, sizeof *pm);
+        copy_text(pm->quote, sizeof pm->quote, q, 0);
+        (*n)++;
+        sqlite3_reset(y);
+        sqlite3_bind_text(y, 1, pm->quote, -1, SQLITE_TRANSIENT);
+        size_t ycap = 0;
+        while (sqlite3_step(y) == SQLITE_ROW) {
+            if (sqlite3_column_bytes(y, 0) != DVM_POINT_BYTES)
+                continue;
+            if (pm->n_Ys == ycap) {
+                size_t nc = ycap ? ycap * 2 : 8;
+                uint8_t (*ny)[DVM_POINT_BYTES] = realloc(pm->Ys, nc * sizeof *ny);
+                if (!ny) {
+                    e = DVM_ERR_NOMEM;
+                    goto done;
+                }
+                pm->Ys = ny;
+                ycap = nc;
+            }
+            memcpy(pm->Ys[pm->n_Ys++], sqlite3_column_blob(y, 0), DVM_POINT_BYTES);
+        }
+    }
+    if (rc != SQLITE_DONE && e == DVM_OK)
+        e = fail(s, "list pending melts");
+done:
+    sqlite3_finalize(q);
+    sqlite3_finalize(y);
+    pthread_mutex_unlock(&s->mu);
+    if (e) {
+        dvm_mint_sqlite_pending_melts_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return e;
+}
+
+void dvm_mint_sqlite_pending_melts_free(dvm_pending_melt *pm, size_t n)
+{
+    for (size_t i = 0; pm && i < n; i++)
+        free(pm[i].Ys);
+    free(pm);
 }

@@ -48,6 +48,19 @@ dvm_err dvm_mint_sqlite_seed(dvm_mint_sqlite *s, const uint8_t fresh[32], bool m
 dvm_err dvm_mint_sqlite_restore(dvm_mint_sqlite *s, const uint8_t (*B_s)[DVM_POINT_BYTES],
                                 size_t n, bool *found, dvm_blind_signature *sigs);
 
+/* A melt interrupted between its two commits (inputs PENDING, quote
+ * PENDING), found at startup. */
+typedef struct dvm_pending_melt {
+    char quote[DVM_QUOTE_ID_MAX + 1];
+    uint8_t (*Ys)[DVM_POINT_BYTES]; /* its PENDING inputs (malloc'd) */
+    size_t n_Ys;
+} dvm_pending_melt;
+
+/* Every melt quote in state PENDING with its PENDING Ys (at most 1000
+ * quotes). Free with dvm_mint_sqlite_pending_melts_free. */
+dvm_err dvm_mint_sqlite_pending_melts(dvm_mint_sqlite *s, dvm_pending_melt **out, size_t *n);
+void dvm_mint_sqlite_pending_melts_free(dvm_pending_melt *pm, size_t n);
+
 /* Number of Y's in state SPENT (tests, logs). */
 dvm_err dvm_mint_sqlite_count_spent(dvm_mint_sqlite *s, uint64_t *n);
 

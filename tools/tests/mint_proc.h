@@ -13,10 +13,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -36,6 +38,10 @@ struct mint_proc {
 
 /* Every process started here, killed by mp_kill_all (call it from .fini). */
 static pid_t mp_pids[MP_MAX_PROCS];
+/* If set, the next mints started write their stderr (request log) here;
+ * mp_quiet false drops --quiet. */
+static const char *mp_stderr_path;
+static bool mp_verbose;
 
 static inline const char *mp_dvm(void)
 {
@@ -118,16 +124,28 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
     argv[k++] = listen;
     argv[k++] = "--db";
     argv[k++] = db;
-    argv[k++] = "--quiet";
+    if (!mp_verbose)
+        argv[k++] = "--quiet";
     for (int i = 0; extra && extra[i] && k < 30; i++)
         argv[k++] = extra[i];
     argv[k] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        /* Die with the test process, even if it crashes before .fini. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
+        if (mp_stderr_path) {
+            int fd = open(mp_stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (fd >= 0) {
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -286,6 +304,7 @@ static inline int mp_exec(const char *prog, const char *const *args, const char 
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(po[1], 1);
         dup2(pi[0], 0);
         close(po[0]);

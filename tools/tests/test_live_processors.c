@@ -20,7 +20,7 @@ struct run {
     uv_loop_t loop;
     dvm_proc *p;
     dvm_proc_job *job;
-    char out[1 << 16];
+    char out[1 << 19];
     size_t out_len;
     int chunks;
     bool done, failed, timed_out, bad_utf8;
@@ -328,7 +328,7 @@ Test(exec, bad_specs_are_refused)
 /* ---------------------------------------------------------------------- */
 /* a model server: Ollama /api/generate and OpenAI /v1/chat/completions   */
 
-enum mode { MODE_OK, MODE_500, MODE_MALFORMED, MODE_NO_DONE, MODE_ERROR_LINE };
+enum mode { MODE_OK, MODE_500, MODE_MALFORMED, MODE_NO_DONE, MODE_ERROR_LINE, MODE_BIG };
 
 struct server {
     struct MHD_Daemon *d;
@@ -357,9 +357,18 @@ static char *reply_for(struct server *s, const char *path, const char *body, int
     if (!prompt)
         prompt = "";
     *status = 200;
-    char *out = calloc(1, 1 << 16);
+    char *out = calloc(1, 1 << 20);
     size_t n = 0;
-    if (s->mode == MODE_500) {
+    if (s->mode == MODE_BIG) { /* 200 responses of 2000 bytes: "k:" + filler */
+        for (int k = 0; k < 200; k++) {
+            char word[2100];
+            int w = snprintf(word, sizeof word, "%03d:", k);
+            memset(word + w, 'a' + k % 26, (size_t)(2000 - w));
+            word[2000] = 0;
+            n += (size_t)sprintf(out + n, "{\"response\":\"%s\",\"done\":false}\n", word);
+        }
+        n += (size_t)sprintf(out + n, "{\"response\":\"\",\"done\":true}\n");
+    } else if (s->mode == MODE_500) {
         *status = 500;
         n += (size_t)sprintf(out, "{\"error\":\"model exploded\"}");
     } else if (s->mode == MODE_MALFORMED) {
@@ -589,5 +598,30 @@ Test(http, errors)
     run_job(r, spec, NULL, "hi");
     cr_assert(r->failed);
     cr_assert(strstr(r->error, "http:"), "%s", r->error);
+    free(r);
+}
+
+Test(ollama, pause_holds_a_large_stream_and_resume_completes_it)
+{
+    /* 400 KB of responses while the job is paused after its first chunk:
+     * the queue passes its 64 KiB bound, the transfer is paused
+     * (CURL_WRITEFUNC_PAUSE) and resumed; nothing is lost or reordered */
+    struct server s = {0};
+    server_start(&s, MODE_BIG);
+    char host[64];
+    snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
+    dvm_proc_opts o = {.ollama_host = host};
+    struct run *r = new_run();
+    r->pause_at = 1;
+    run_job(r, "ollama", &o, "big");
+    MHD_stop_daemon(s.d);
+    cr_assert(r->done, "error: %s", r->error);
+    cr_assert_not(r->paused_seen_chunk);
+    cr_assert_eq(r->out_len, 200 * 2000);
+    for (int k = 0; k < 200; k++) {
+        char tag[8];
+        snprintf(tag, sizeof tag, "%03d:", k);
+        cr_assert_eq(memcmp(r->out + (size_t)k * 2000, tag, 4), 0, "response %d in place", k);
+    }
     free(r);
 }

@@ -164,6 +164,7 @@ Test(live_transport, direct_swarm_server_and_pinned_client)
     cr_assert_not_null(cli, "%s", why);
     uint8_t topic[32] = {1};
     cr_assert_eq(dvm_swarm_join(cli, topic, DVM_SWARM_SERVER), DVM_ERR_INVALID, "no --listen configured");
+    cr_assert(strstr(dvm_swarm_last_error(cli), "--listen"), "%s", dvm_swarm_last_error(cli));
     cr_assert_eq(dvm_swarm_join(cli, topic, DVM_SWARM_CLIENT), DVM_OK);
     cr_assert(run_until(&loop, got_pong, &sc, 20000), "no pong");
     cr_assert_eq(sc.connections, 1);
@@ -374,20 +375,20 @@ Test(live_transport, idle_timeout_and_keepalive)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    /* The server closes after 1 s of silence; the client keeps it alive
+    /* The server closes after 2 s of silence; the client keeps it alive
      * with keep-alives every 50 ms, which are never delivered as messages.
      * Once the client stops (closes), the server sees the end. */
     dvm_conn_options so, co;
     dvm_conn_options_default(&so);
     dvm_conn_options_default(&co);
-    so.idle_timeout_ms = 1000;
+    so.idle_timeout_ms = 2000;
     so.keepalive_ms = 1000000; /* turns on keep-alive filtering on the server */
     co.keepalive_ms = 50;
     pair p;
     pair_start(&loop, &p, &so, &co);
     /* Stay connected for well over the idle timeout (bounded window). */
     uint64_t start = uv_now(&loop);
-    while (uv_now(&loop) - start < 2500 && !p.server.closed) {
+    while (uv_now(&loop) - start < 3000 && !p.server.closed) {
         uv_run(&loop, UV_RUN_ONCE);
         uv_update_time(&loop);
     }

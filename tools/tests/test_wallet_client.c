@@ -303,3 +303,107 @@ Test(wallet_fee, input_fees_are_paid_and_counted)
     cr_assert_eq(unspent(W2), 6);
     dvm_wallet_tokens_free(ts, 3);
 }
+
+/* A claim recorded but never sent (crash), while the customer double spent
+ * one of the tokens: recover must not count the other token as spent. */
+Test(wallet_client, recover_claim_after_customer_double_spend)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 16, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 4, 2, &ts), DVM_OK);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[i]), DVM_OK);
+    /* The provider's claim of both tokens is recorded, then it "crashes". */
+    struct mc c;
+    mc_init(&c, M.url);
+    char err[256], reason[200];
+    dvm_wallet_store *st;
+    cr_assert_eq(dvm_wallet_store_open(DB2, &st, err, sizeof err), DVM_OK);
+    dvm_proof ins[8];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < ts[i].n_proofs; k++)
+            ins[n++] = ts[i].proofs[k];
+    dvm_wallet_swap sw;
+    cr_assert_eq(dvm_wallet_swap_prepare(c.ctx, &c.rng, &c.ks, 1, &c.ks, ins, n, 0, 0, &sw, reason,
+                                         sizeof reason),
+                 DVM_OK);
+    int64_t op;
+    cr_assert_eq(dvm_wallet_store_op_begin(st, DVM_WOP_RECEIVE, M.url, NULL, sw.inputs, sw.n_inputs,
+                                           DVM_WPROOF_INCOMING, false, sw.outputs, NULL,
+                                           sw.n_outputs, &op),
+                 DVM_OK);
+    dvm_wallet_swap_free(&sw);
+    dvm_wallet_store_close(st);
+    mc_free(&c);
+    /* The customer spends token 0 again elsewhere. */
+    uint64_t got = 0;
+    char db3[300];
+    dvm_wallet_client *w3;
+    cr_assert_eq(dvm_wallet_client_open(M.url, mp_tmp(db3, sizeof db3, "w3.db"), 10000, &w3, err,
+                                        sizeof err),
+                 DVM_OK);
+    cr_assert_eq(dvm_wallet_client_receive(w3, &ts[0], &got), DVM_OK);
+    dvm_wallet_client_close(w3);
+    /* Recover: token 0 set aside, token 1 back to incoming, then claimed. */
+    size_t done = 0;
+    cr_assert_eq(dvm_wallet_client_recover(W2, &done), DVM_OK, "%s", dvm_wallet_client_last_error(W2));
+    cr_assert_eq(done, 1);
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W2, &b);
+    cr_assert_eq(b.incoming, 4);
+    cr_assert_eq(b.pending, 0);
+    uint64_t claimed = 0;
+    cr_assert_eq(dvm_wallet_client_claim_incoming(W2, &claimed, NULL), DVM_OK);
+    cr_assert_eq(claimed, 4);
+    cr_assert_eq(unspent(W2), 4);
+    dvm_wallet_tokens_free(ts, 2);
+}
+
+/* Mint operations interrupted by a crash, recovered by a fresh client:
+ * (a) recorded, never sent (quote PAID): recover mints with the recorded
+ * outputs; (b) executed, reply lost (quote ISSUED): recover restores. */
+Test(wallet_client, recover_interrupted_mints)
+{
+    struct mc c;
+    mc_init(&c, M.url);
+    char err[256];
+    dvm_wallet_store *st;
+    cr_assert_eq(dvm_wallet_store_open(DB1, &st, err, sizeof err), DVM_OK);
+    const uint64_t amounts[][2] = {{8, 2}, {16, 1}};
+    for (int k = 0; k < 2; k++) {
+        json_t *q = NULL, *req = json_pack("{s:I, s:s}", "amount",
+                                           (json_int_t)(amounts[k][0] + amounts[k][1]), "unit", "sat");
+        cr_assert_eq(mp_post_json(M.url, "/v1/mint/quote/bolt11", req, &q), 200);
+        json_decref(req);
+        const char *quote = json_string_value(json_object_get(q, "quote"));
+        dvm_wallet_output outs[2];
+        mc_outputs(&c, amounts[k], 2, outs);
+        int64_t op;
+        cr_assert_eq(dvm_wallet_store_op_begin(st, DVM_WOP_MINT, M.url, quote, NULL, 0,
+                                               DVM_WPROOF_UNSPENT, false, outs, NULL, 2, &op),
+                     DVM_OK);
+        if (k == 1) {
+            json_t *r = NULL;
+            req = json_pack("{s:s, s:o}", "quote", quote, "outputs", mc_outputs_json(outs, 2));
+            cr_assert_eq(mp_post_json(M.url, "/v1/mint/bolt11", req, &r), 200);
+            json_decref(r);
+            json_decref(req);
+        }
+        json_decref(q);
+    }
+    dvm_wallet_store_close(st);
+    mc_free(&c);
+    dvm_wallet_client_close(W1);
+    cr_assert_eq(dvm_wallet_client_open(M.url, DB1, 10000, &W1, err, sizeof err), DVM_OK);
+    size_t done = 0;
+    cr_assert_eq(dvm_wallet_client_recover(W1, &done), DVM_OK, "%s", dvm_wallet_client_last_error(W1));
+    cr_assert_eq(done, 2);
+    cr_assert_eq(unspent(W1), 27);
+    dvm_token t;
+    cr_assert_eq(dvm_wallet_client_send(W1, 27, &t), DVM_OK);
+    uint64_t got = 0;
+    cr_assert_eq(dvm_wallet_client_receive(W2, &t, &got), DVM_OK, "%s", dvm_wallet_client_last_error(W2));
+    cr_assert_eq(got, 27);
+    dvm_token_free(&t);
+}

@@ -1,0 +1,1048 @@
+/* dvmstream — the live provider agent (see agent_live.h). */
+#include "live/agent_live.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+
+#include "cashu/policy.h"
+#include "cashu/token.h"
+#include "live/buyer.h"
+#include "live/identity.h"
+#include "live/processor.h"
+#include "live/stream_socket.h"
+#include "live/swarm.h"
+#include "live/wallet_client.h"
+#include "session/agent.h"
+#include "session/pipeline.h"
+#include "wire/codec.h"
+#include "wire/frame.h"
+#include "wire/topic.h"
+
+#define MAX_MINTS (1 + DVM_CFG_MAX_LIST)
+#define CLAIM_RETRY_MIN_MS 500
+#define CLAIM_RETRY_MAX_MS 30000
+#define SHUTDOWN_GRACE_MS 10000
+
+struct claim_res {
+    bool skipped; /* nothing owed at this mint */
+    dvm_err e;
+    uint64_t got, rejected, owed;
+    char err[300];
+};
+
+struct lconn {
+    struct lagent *a;
+    uint64_t id;
+    dvm_conn *conn;
+    dvm_framer framer;
+    dvm_msg_decoder dec;
+    char peer[80];
+    struct lconn *next;
+};
+
+struct ljob {
+    uint64_t handle;
+    uint64_t conn;
+    char id[256];
+    dvm_proc_job *pj;       /* the processor (pipeline: on the current batch) */
+    dvm_pipeline *pl;       /* SUB_KIND pipeline, or NULL */
+    dvm_buyer *sub;         /* the sub-task bought from --sub-peer */
+    bool paused;            /* by the core: waiting for a payment */
+    bool net_paused;        /* by us: the connection's write queue is full */
+    struct lagent *a;
+    struct ljob *next;
+};
+
+struct lagent {
+    uv_loop_t *loop;
+    const dvm_agent_cfg *cfg;
+    const dvm_log *log;
+    dvm_agent *core;
+    dvm_swarm *swarm;
+    dvm_noise_keypair kp;
+    char pubhex[65];
+    dvm_proc *proc;
+    dvm_stream_pub *pub;
+    dvm_pay_policy *policy;
+    dvm_wallet_client *wallets[MAX_MINTS];
+    const char *mint_urls[MAX_MINTS];
+    size_t n_wallets;
+    struct lconn *conns;
+    uint64_t next_conn;
+    struct ljob *jobs;
+    uv_timer_t timer, claim_timer, grace_timer;
+    uv_signal_t sigint, sigterm;
+    uint64_t claim_delay;
+    bool shutting_down, stopped;
+    /* claims run as a libuv work item on their own wallet connections */
+    dvm_wallet_client *claimers[MAX_MINTS];
+    struct claim_res claim_res[MAX_MINTS];
+    uv_work_t claim_req;
+    bool claim_running, claim_again;
+    const char *claim_why, *claim_again_why;
+    dvm_buf out;
+    int exit_code;
+};
+
+/* ---------------------------------------------------------------------- */
+
+int dvm_live_data_path(const char *name, char *out, size_t cap)
+{
+    const char *x = getenv("XDG_DATA_HOME");
+    char dir[1024];
+    if (x && *x)
+        snprintf(dir, sizeof dir, "%s/dvm", x);
+    else if ((x = getenv("HOME")) && *x)
+        snprintf(dir, sizeof dir, "%s/.local/share/dvm", x);
+    else
+        return -1;
+    /* create the parents best-effort (mkdir -p of at most a few levels) */
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(dir, 0700);
+            *p = '/';
+        }
+    mkdir(dir, 0700);
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, name) >= cap)
+        return -1;
+    return 0;
+}
+
+static uint64_t now_ms(struct lagent *a) { return uv_now(a->loop); }
+
+static struct lconn *conn_by_id(struct lagent *a, uint64_t id)
+{
+    for (struct lconn *c = a->conns; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static struct ljob *job_by_handle(struct lagent *a, uint64_t h)
+{
+    for (struct ljob *j = a->jobs; j; j = j->next)
+        if (j->handle == h)
+            return j;
+    return NULL;
+}
+
+static void job_remove(struct lagent *a, struct ljob *j)
+{
+    for (struct ljob **pp = &a->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    if (j->pj)
+        dvm_proc_cancel(j->pj);
+    if (j->sub)
+        dvm_buyer_cancel(j->sub);
+    dvm_pipeline_free(j->pl);
+    free(j);
+}
+
+static void pump(struct lagent *a);
+static void grace_cb(uv_timer_t *t);
+
+/* ---- wallet and payments ----------------------------------------------- */
+
+static size_t url_len(const char *u)
+{
+    size_t n = strlen(u);
+    while (n && u[n - 1] == '/')
+        n--;
+    return n;
+}
+
+static dvm_wallet_client *wallet_for(struct lagent *a, const char *mint)
+{
+    size_t n = url_len(mint);
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (url_len(a->mint_urls[i]) == n && strncmp(a->mint_urls[i], mint, n) == 0)
+            return a->wallets[i];
+    return NULL;
+}
+
+static void claim_timer_cb(uv_timer_t *t);
+
+/* One mint's claim: recover interrupted operations, then swap every
+ * INCOMING proof into our own (wallet calls only: runs on any thread). */
+
+static void claim_one(dvm_wallet_client *w, struct claim_res *r)
+{
+    memset(r, 0, sizeof *r);
+    dvm_wallet_balance before, after;
+    size_t open_ops = 0;
+    if (dvm_wallet_client_balance(w, &before) != DVM_OK)
+        memset(&before, 0, sizeof before);
+    dvm_wallet_client_open_ops(w, &open_ops);
+    if (before.incoming == 0 && open_ops == 0) {
+        r->skipped = true;
+        return;
+    }
+    dvm_err e = DVM_OK;
+    if (open_ops) /* a claim interrupted earlier (mint down, crash) */
+        e = dvm_wallet_client_recover(w, NULL);
+    if (e == DVM_OK && dvm_wallet_client_balance(w, &after) == DVM_OK && after.incoming)
+        e = dvm_wallet_client_claim_incoming(w, NULL, &r->rejected);
+    if (dvm_wallet_client_balance(w, &after) != DVM_OK)
+        after = before;
+    r->e = e;
+    r->got = after.unspent > before.unspent ? after.unspent - before.unspent : 0;
+    r->owed = after.incoming + after.pending;
+    if (e != DVM_OK)
+        snprintf(r->err, sizeof r->err, "%s", dvm_wallet_client_last_error(w));
+}
+
+/* Log the outcome, lower the policy's unclaimed total, and schedule a
+ * retry (backoff) if a mint did not answer. True when all mints did. */
+static bool claim_report(struct lagent *a, const struct claim_res *res, const char *why)
+{
+    bool all_ok = true;
+    for (size_t i = 0; i < a->n_wallets; i++) {
+        const struct claim_res *r = &res[i];
+        if (r->skipped)
+            continue;
+        if (r->e == DVM_OK) {
+            dvm_pay_policy_claimed(a->policy, r->got + r->rejected);
+            dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[i]), DVM_LU("sats", r->got),
+                        DVM_LU("rejected_sats", r->rejected), DVM_LS("why", why));
+        } else {
+            all_ok = false;
+            dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[i]), DVM_LS("reason", r->err),
+                        DVM_LU("owed_sats", r->owed), DVM_LS("why", why));
+        }
+    }
+    if (all_ok) {
+        a->claim_delay = CLAIM_RETRY_MIN_MS;
+        uv_timer_stop(&a->claim_timer);
+    } else if (!a->stopped) {
+        uv_timer_start(&a->claim_timer, claim_timer_cb, a->claim_delay, 0);
+        a->claim_delay = a->claim_delay * 2 > CLAIM_RETRY_MAX_MS ? CLAIM_RETRY_MAX_MS : a->claim_delay * 2;
+    }
+    return all_ok;
+}
+
+/* Synchronous claim on the loop thread (the policy's unclaimed bound). */
+static bool claim_sync(struct lagent *a, const char *why)
+{
+    struct claim_res res[MAX_MINTS];
+    for (size_t i = 0; i < a->n_wallets; i++)
+        claim_one(a->wallets[i], &res[i]);
+    return claim_report(a, res, why);
+}
+
+/* Claims off the loop: one libuv work item at a time, with its own wallet
+ * connections (SQLite serialises them with the loop's), so streaming to
+ * other customers never waits for the mint. */
+static void claim_work(uv_work_t *w)
+{
+    struct lagent *a = w->data;
+    for (size_t i = 0; i < a->n_wallets; i++)
+        claim_one(a->claimers[i], &a->claim_res[i]);
+}
+
+static void claim_async(struct lagent *a, const char *why);
+
+static void claim_after(uv_work_t *w, int status)
+{
+    struct lagent *a = w->data;
+    a->claim_running = false;
+    if (status == 0)
+        claim_report(a, a->claim_res, a->claim_why);
+    if (a->claim_again) {
+        a->claim_again = false;
+        claim_async(a, a->claim_again_why);
+    }
+}
+
+static void claim_async(struct lagent *a, const char *why)
+{
+    if (a->claim_running) {
+        a->claim_again = true;
+        a->claim_again_why = why;
+        return;
+    }
+    a->claim_running = true;
+    a->claim_why = why;
+    a->claim_req.data = a;
+    if (uv_queue_work(a->loop, &a->claim_req, claim_work, claim_after) != 0) {
+        a->claim_running = false;
+        claim_sync(a, why);
+    }
+}
+
+static void claim_timer_cb(uv_timer_t *t)
+{
+    struct lagent *a = t->data;
+    claim_async(a, "retry");
+}
+
+/* Run the payment policy (and the wallet steps it asks for) on a token;
+ * the final verdict goes into *r (reason in rbuf). */
+static void verify_token(struct lagent *a, dvm_str tok, dvm_verify_result *r, char *rbuf, size_t rlen)
+{
+    dvm_token t;
+    memset(r, 0, sizeof *r);
+    r->outcome = DVM_VERIFY_REJECTED;
+    char reason[256] = "";
+    if (dvm_token_decode(tok.ptr, tok.len, &t, reason, sizeof reason) != DVM_OK) {
+        snprintf(rbuf, rlen, "invalid token: %s", reason);
+        r->reason = dvm_str_c(rbuf);
+        return;
+    }
+    for (int round = 0; round < 4; round++) {
+        uint64_t amount = 0;
+        dvm_pay_verdict v = dvm_pay_policy_check(a->policy, &t, &amount, reason, sizeof reason);
+        dvm_wallet_client *w = wallet_for(a, t.mint);
+        if (v == DVM_PAY_ACCEPT) {
+            dvm_err e = w ? dvm_wallet_client_add_incoming(w, &t) : DVM_ERR_INVALID;
+            if (e == DVM_OK) {
+                r->outcome = DVM_VERIFY_OK;
+                r->amount = amount;
+            } else {
+                /* not stored: do not count it as held */
+                dvm_pay_policy_claimed(a->policy, amount);
+                snprintf(rbuf, rlen, "%s", e == DVM_ERR_EXISTS ? "token already received (replay)"
+                                                               : "cannot store the token");
+            }
+            break;
+        }
+        if (v == DVM_PAY_SWAP_FIRST && w) {
+            uint64_t got = 0;
+            dvm_err e = dvm_wallet_client_receive(w, &t, &got);
+            if (e == DVM_OK) {
+                r->outcome = DVM_VERIFY_OK_CLAIMED;
+                r->amount = amount;
+            } else
+                snprintf(rbuf, rlen, "%s", e == DVM_ERR_SPENT ? "token already spent"
+                                           : e == DVM_ERR_AGAIN ? "mint unreachable, try again"
+                                                                : dvm_wallet_client_last_error(w));
+            break;
+        }
+        if (v == DVM_PAY_CLAIM_FIRST) {
+            if (round == 3 || !claim_sync(a, "unclaimed bound")) {
+                snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
+                         (unsigned long long)amount, (unsigned long long)dvm_pay_policy_unclaimed(a->policy),
+                         (unsigned long long)a->cfg->max_unclaimed);
+                break;
+            }
+            continue;
+        }
+        if (v == DVM_PAY_NEED_KEYSET && w) {
+            const dvm_keyset *ks;
+            size_t n;
+            if (dvm_wallet_client_load_keysets(w) != DVM_OK || dvm_wallet_client_keysets(w, &ks, &n) != DVM_OK) {
+                snprintf(rbuf, rlen, "mint unreachable, try again");
+                break;
+            }
+            for (size_t i = 0; i < n; i++)
+                dvm_pay_policy_add_keyset(a->policy, dvm_wallet_client_mint_url(w), &ks[i]);
+            continue;
+        }
+        snprintf(rbuf, rlen, "%s", reason[0] ? reason : dvm_pay_verdict_name(v));
+        break;
+    }
+    if (r->outcome == DVM_VERIFY_REJECTED && !rbuf[0])
+        snprintf(rbuf, rlen, "payment not accepted");
+    r->reason = dvm_str_c(rbuf);
+    dvm_token_free(&t);
+}
+
+/* ---- processor callbacks ----------------------------------------------- */
+
+static void proc_chunk(void *ud, const char *data, size_t len)
+{
+    struct ljob *j = ud;
+    struct lagent *a = j->a;
+    dvm_err e = dvm_agent_on_chunk(a->core, j->handle, data, len, now_ms(a));
+    if (e == DVM_ERR_LIMIT && j->pj)
+        dvm_proc_pause(j->pj); /* queue full: hold the producer */
+    pump(a);
+}
+
+static void proc_done(void *ud)
+{
+    struct ljob *j = ud;
+    struct lagent *a = j->a;
+    j->pj = NULL;
+    dvm_agent_on_generation_done(a->core, j->handle, now_ms(a));
+    pump(a);
+}
+
+static void proc_error(void *ud, const char *msg)
+{
+    struct ljob *j = ud;
+    struct lagent *a = j->a;
+    j->pj = NULL;
+    dvm_log_job(a->log, j->id, "processor_error", DVM_LS("message", msg));
+    dvm_agent_on_generation_error(a->core, j->handle, msg, strlen(msg), now_ms(a));
+    pump(a);
+}
+
+/* ---- the SUB_KIND pipeline ---------------------------------------------- */
+/* seeds/streaming-guide-p2p-cashu.md "Sub-task Delegation": buy the
+ * sub-task from --sub-peer, batch its chunks (core/session/pipeline.h), run
+ * our processor on each batch, stream the output on to our customer. */
+
+static void pl_pump(struct ljob *j);
+
+static void batch_chunk(void *ud, const char *data, size_t len)
+{
+    struct ljob *j = ud;
+    dvm_pipeline_on_processor_chunk(j->pl, data, len);
+    pl_pump(j);
+}
+
+static void batch_done(void *ud)
+{
+    struct ljob *j = ud;
+    j->pj = NULL;
+    dvm_pipeline_on_processor_done(j->pl);
+    pl_pump(j);
+}
+
+static void batch_error(void *ud, const char *msg)
+{
+    struct ljob *j = ud;
+    j->pj = NULL;
+    dvm_pipeline_on_processor_error(j->pl, msg, strlen(msg));
+    pl_pump(j);
+}
+
+static void sub_chunk(void *ud, const char *data, size_t len)
+{
+    struct ljob *j = ud;
+    if (dvm_pipeline_on_sub_chunk(j->pl, data, len) == DVM_ERR_LIMIT) {
+        const char *m = "pipeline backlog over its bound";
+        dvm_pipeline_on_sub_error(j->pl, m, strlen(m));
+        if (j->sub)
+            dvm_buyer_stop(j->sub);
+    }
+    pl_pump(j);
+}
+
+static void sub_end(void *ud, const dvm_buyer_result *r)
+{
+    struct ljob *j = ud;
+    struct lagent *a = j->a;
+    j->sub = NULL;
+    dvm_log_job(a->log, j->id, "sub_done", DVM_LS("sub_job", r->job_id),
+                DVM_LS("status", dvm_customer_status_name(r->status)), DVM_LU("chunks", r->chunks),
+                DVM_LU("sats_paid", r->sats_paid), DVM_LS("reason", r->reason));
+    if (r->status == DVM_CUSTOMER_OK || r->status == DVM_CUSTOMER_BUDGET_EXHAUSTED ||
+        r->status == DVM_CUSTOMER_STOPPED)
+        dvm_pipeline_on_sub_done(j->pl);
+    else {
+        char m[600];
+        snprintf(m, sizeof m, "sub-task failed: %s", r->reason[0] ? r->reason : dvm_customer_status_name(r->status));
+        dvm_pipeline_on_sub_error(j->pl, m, strlen(m));
+    }
+    pl_pump(j);
+}
+
+static void pl_pump(struct ljob *j)
+{
+    struct lagent *a = j->a;
+    dvm_pipeline_action x;
+    uint64_t h = j->handle;
+    while (j->pl && dvm_pipeline_next_action(j->pl, &x)) {
+        switch (x.type) {
+        case DVM_PLACT_PROCESS_BATCH: {
+            dvm_proc_cbs cbs = {batch_chunk, batch_done, batch_error, j};
+            char err[256];
+            dvm_log_job(a->log, j->id, "batch", DVM_LU("n", x.batch), DVM_LU("chars", x.chars));
+            if (dvm_proc_start(a->proc, x.text.ptr ? x.text.ptr : "", x.text.len, &cbs, &j->pj, err, sizeof err) !=
+                0) {
+                j->pj = NULL;
+                dvm_pipeline_on_processor_error(j->pl, err, strlen(err));
+            } else if (j->paused || j->net_paused)
+                dvm_proc_pause(j->pj);
+            break;
+        }
+        case DVM_PLACT_OUTPUT:
+            if (dvm_agent_on_chunk(a->core, h, x.text.ptr, x.text.len, now_ms(a)) == DVM_ERR_LIMIT && j->pj)
+                dvm_proc_pause(j->pj);
+            break;
+        case DVM_PLACT_ERROR:
+            dvm_agent_on_generation_error(a->core, h, x.text.ptr, x.text.len, now_ms(a));
+            break;
+        case DVM_PLACT_DONE: dvm_agent_on_generation_done(a->core, h, now_ms(a)); break;
+        }
+        /* the job may have ended (DONE popped by pump below frees it): stop
+         * touching it once the core no longer knows it */
+        if (!dvm_agent_job(a->core, h))
+            break;
+    }
+    pump(a);
+}
+
+static void start_pipeline(struct lagent *a, struct ljob *j, dvm_str input)
+{
+    const dvm_agent_cfg *cfg = a->cfg;
+    dvm_pipeline_config pc;
+    dvm_pipeline_config_default(&pc);
+    pc.batch_chars = (size_t)cfg->sub_batch_size;
+    j->pl = dvm_pipeline_new(&pc);
+    char err[300] = "out of memory";
+    dvm_wallet_client *w = a->wallets[0];
+    dvm_wallet_balance bal;
+    if (j->pl && dvm_wallet_client_balance(w, &bal) == DVM_OK && bal.unspent < cfg->sub_budget) {
+        uint64_t minted = 0; /* fund the sub-task budget at our mint */
+        if (dvm_wallet_client_mint(w, cfg->sub_budget - bal.unspent, 30000, &minted) != DVM_OK) {
+            snprintf(err, sizeof err, "cannot fund the sub-task: %s", dvm_wallet_client_last_error(w));
+            dvm_agent_on_generation_error(a->core, j->handle, err, strlen(err), now_ms(a));
+            return;
+        }
+    }
+    dvm_buyer_opts o = {cfg->sub_kind, cfg->sub_budget, cfg->sub_max_sats_per_chunk, 0, 60000, cfg->sub_peer, w,
+                        a->log, "sub"};
+    dvm_buyer_cbs cb = {sub_chunk, sub_end, j};
+    if (!j->pl || dvm_buyer_start(a->loop, &o, input.ptr ? input.ptr : "", input.len, &cb, &j->sub, err,
+                                  sizeof err) != 0) {
+        j->sub = NULL;
+        char m[400];
+        snprintf(m, sizeof m, "sub-task failed: %s", err);
+        dvm_agent_on_generation_error(a->core, j->handle, m, strlen(m), now_ms(a));
+        return;
+    }
+    dvm_log_job(a->log, j->id, "sub_request", DVM_LS("sub_job", dvm_buyer_job_id(j->sub)),
+                DVM_LU("kind", cfg->sub_kind), DVM_LU("budget", cfg->sub_budget), DVM_LS("peer", cfg->sub_peer));
+}
+
+/* ---- executing the core's actions --------------------------------------- */
+
+static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
+{
+    struct lconn *c = conn_by_id(a, conn);
+    if (!c)
+        return; /* connection gone */
+    dvm_buf_reset(&a->out);
+    if (dvm_msg_encode(m, &a->out) != DVM_OK)
+        return;
+    dvm_err e = dvm_conn_send(c->conn, a->out.data, a->out.len);
+    if (e != DVM_OK && e != DVM_ERR_STATE)
+        dvm_log_job(a->log, NULL, "send_failed", DVM_LS("peer", c->peer), DVM_LS("error", dvm_strerror(e)));
+    if (!dvm_conn_writable(c->conn)) /* backpressure: hold this connection's producers */
+        for (struct ljob *j = a->jobs; j; j = j->next)
+            if (j->conn == conn && !j->net_paused) {
+                j->net_paused = true;
+                if (j->pj)
+                    dvm_proc_pause(j->pj);
+            }
+}
+
+static void conn_drain(dvm_conn *conn, void *ud)
+{
+    (void)conn;
+    struct lconn *c = ud;
+    struct lagent *a = c->a;
+    for (struct ljob *j = a->jobs; j; j = j->next)
+        if (j->conn == c->id && j->net_paused) {
+            j->net_paused = false;
+            if (j->pj && !j->paused)
+                dvm_proc_resume(j->pj);
+        }
+}
+
+static void log_send(struct lagent *a, const char *job, const dvm_msg *m)
+{
+    switch (m->type) {
+    case DVM_MSG_OFFER:
+        dvm_log_job(a->log, job, "offer", DVM_LU("sats_per_chunk", m->sats_per_chunk),
+                    DVM_LU("chunks_per_payment", m->chunks_per_payment));
+        break;
+    case DVM_MSG_PAYMENT_ACK: dvm_log_job(a->log, job, "payment_ack", DVM_LU("amount", m->amount)); break;
+    case DVM_MSG_ACCEPTED: dvm_log_event(a->log, job, "accepted", NULL, 0); break;
+    case DVM_MSG_PAY_REQUIRED:
+        dvm_log_job(a->log, job, "pay_required", DVM_LU("earned", m->earned), DVM_LU("next", m->next));
+        break;
+    case DVM_MSG_RESULT:
+        dvm_log_job(a->log, job, "result", DVM_LU("total_sats", m->total_sats), DVM_LU("bytes", m->output.len));
+        break;
+    case DVM_MSG_ERROR: {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%.*s", (int)(m->message.len > 512 ? 512 : m->message.len),
+                 m->message.ptr ? m->message.ptr : "");
+        dvm_log_job(a->log, job, "error", DVM_LS("message", msg));
+        break;
+    }
+    default: break;
+    }
+}
+
+static void exec_action(struct lagent *a, const dvm_agent_action *x)
+{
+    const dvm_provider_action *p = &x->act;
+    struct ljob *j = x->job ? job_by_handle(a, x->job) : NULL;
+    if (x->job && !j && p->type != DVM_PACT_DONE) {
+        /* first action of a new job: remember it */
+        j = calloc(1, sizeof *j);
+        if (!j)
+            return;
+        j->handle = x->job;
+        j->conn = x->conn;
+        j->a = a;
+        const dvm_provider *pv = dvm_agent_job(a->core, x->job);
+        dvm_str id = pv ? dvm_provider_job_id(pv) : (dvm_str){NULL, 0};
+        snprintf(j->id, sizeof j->id, "%.*s", (int)(id.len < 255 ? id.len : 255), id.ptr ? id.ptr : "");
+        j->next = a->jobs;
+        a->jobs = j;
+        struct lconn *c = conn_by_id(a, x->conn);
+        dvm_log_job(a->log, j->id, "request", DVM_LS("peer", c ? c->peer : "?"),
+                    DVM_LU("active", dvm_agent_active(a->core)), DVM_LU("max_jobs", dvm_agent_max_jobs(a->core)));
+    }
+    const char *jid = j ? j->id : NULL;
+    switch (p->type) {
+    case DVM_PACT_SEND:
+        if (p->msg.type == DVM_MSG_CHUNK) {
+            if (a->pub)
+                dvm_stream_pub_publish(a->pub, a->pubhex, jid ? jid : "", p->msg.data.ptr, p->msg.data.len);
+        } else if (x->job)
+            log_send(a, jid, &p->msg);
+        else if (p->msg.type == DVM_MSG_ERROR) {
+            char msg[600], id[128];
+            snprintf(msg, sizeof msg, "%.*s", (int)(p->msg.message.len > 512 ? 512 : p->msg.message.len),
+                     p->msg.message.ptr ? p->msg.message.ptr : "");
+            snprintf(id, sizeof id, "%.*s", (int)(p->msg.id.len > 100 ? 100 : p->msg.id.len),
+                     p->msg.id.ptr ? p->msg.id.ptr : "");
+            dvm_log_job(a->log, id, "refused", DVM_LS("message", msg));
+        }
+        send_msg(a, x->conn, &p->msg);
+        break;
+    case DVM_PACT_VERIFY_TOKEN: {
+        char rbuf[300] = "";
+        dvm_verify_result r;
+        verify_token(a, p->token, &r, rbuf, sizeof rbuf);
+        uint64_t vid = p->verify_id, job = x->job;
+        if (r.outcome == DVM_VERIFY_REJECTED)
+            dvm_log_job(a->log, jid, "payment_rejected", DVM_LS("reason", rbuf));
+        else
+            dvm_log_job(a->log, jid, "payment", DVM_LU("amount", r.amount),
+                        DVM_LS("stored", r.outcome == DVM_VERIFY_OK ? "incoming" : "claimed"));
+        /* The action's strings die with the next event call: r.reason
+         * points at rbuf (ours). */
+        dvm_agent_on_verify(a->core, job, vid, &r, now_ms(a));
+        break;
+    }
+    case DVM_PACT_START_GENERATION: {
+        if (!j)
+            break;
+        if (a->cfg->sub_kind) {
+            start_pipeline(a, j, p->input);
+            break;
+        }
+        dvm_proc_cbs cbs = {proc_chunk, proc_done, proc_error, j};
+        char err[256];
+        if (dvm_proc_start(a->proc, p->input.ptr ? p->input.ptr : "", p->input.len, &cbs, &j->pj, err,
+                           sizeof err) != 0) {
+            j->pj = NULL;
+            dvm_agent_on_generation_error(a->core, j->handle, err, strlen(err), now_ms(a));
+        }
+        break;
+    }
+    case DVM_PACT_PAUSE_GENERATION:
+        if (j)
+            j->paused = true;
+        if (j && j->pj)
+            dvm_proc_pause(j->pj);
+        break;
+    case DVM_PACT_RESUME_GENERATION:
+        if (j)
+            j->paused = false;
+        if (j && j->pj && !j->net_paused)
+            dvm_proc_resume(j->pj);
+        break;
+    case DVM_PACT_CANCEL_GENERATION:
+        if (j && j->pj) {
+            dvm_proc_cancel(j->pj);
+            j->pj = NULL;
+        }
+        if (j && j->pl)
+            dvm_pipeline_cancel(j->pl);
+        if (j && j->sub)
+            dvm_buyer_stop(j->sub); /* the sub-provider ends with a result and claims */
+        break;
+    case DVM_PACT_SET_TIMER:
+    case DVM_PACT_CANCEL_TIMER: break; /* one loop timer at dvm_agent_deadline */
+    case DVM_PACT_CLAIM:
+        dvm_log_job(a->log, jid, "claim", DVM_LU("tokens", p->n_tokens), DVM_LU("sats", p->claim_sats));
+        claim_async(a, "job ended");
+        break;
+    case DVM_PACT_DONE:
+        dvm_log_job(a->log, jid, "done", DVM_LS("end", dvm_provider_end_name(p->end)),
+                    DVM_LU("active", dvm_agent_active(a->core)));
+        if (j)
+            job_remove(a, j);
+        break;
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct lagent *a = t->data;
+    dvm_agent_on_timer(a->core, now_ms(a));
+    pump(a);
+}
+
+static void pump(struct lagent *a)
+{
+    dvm_agent_action x;
+    /* Execute until quiet: executing may feed events (verify, errors) that
+     * queue more actions. Bounded by the work the peers caused. */
+    while (dvm_agent_next_action(a->core, &x))
+        exec_action(a, &x);
+    if (a->stopped)
+        return;
+    uint64_t d = dvm_agent_deadline(a->core);
+    if (d == UINT64_MAX)
+        uv_timer_stop(&a->timer);
+    else {
+        uint64_t n = now_ms(a);
+        uv_timer_start(&a->timer, timer_cb, d > n ? d - n : 0, 0);
+    }
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void conn_message(dvm_conn *conn, const uint8_t *msg, size_t len, void *ud)
+{
+    (void)conn;
+    struct lconn *c = ud;
+    struct lagent *a = c->a;
+    if (dvm_framer_push(&c->framer, msg, len) != DVM_OK)
+        return;
+    for (;;) {
+        const uint8_t *line;
+        size_t n;
+        dvm_err e = dvm_framer_next(&c->framer, &line, &n);
+        if (e == DVM_ERR_AGAIN)
+            break;
+        uint64_t t = now_ms(a);
+        if (e == DVM_ERR_TOO_LARGE) {
+            dvm_str reason = dvm_str_c("message too large");
+            dvm_agent_handle_decode_error(a->core, c->id, (dvm_str){NULL, 0}, reason, t);
+            continue;
+        }
+        if (e != DVM_OK)
+            break;
+        dvm_msg m;
+        char reason[DVM_REASON_MAX];
+        e = dvm_msg_decode(&c->dec, line, n, &m, reason, sizeof reason);
+        if (e != DVM_OK)
+            dvm_agent_handle_decode_error(a->core, c->id, m.id, dvm_str_c(reason), t);
+        else if (m.type == DVM_MSG_REQUEST && m.kind != a->cfg->kind) {
+            /* the topic is per kind, but a direct peer can ask anything */
+            char why[128];
+            snprintf(why, sizeof why, "Unsupported kind %llu (this agent serves %llu)", (unsigned long long)m.kind,
+                     (unsigned long long)a->cfg->kind);
+            dvm_msg err = {.type = DVM_MSG_ERROR, .id = m.id, .message = dvm_str_c(why)};
+            char id[128];
+            snprintf(id, sizeof id, "%.*s", (int)(m.id.len > 100 ? 100 : m.id.len), m.id.ptr ? m.id.ptr : "");
+            dvm_log_job(a->log, id, "refused", DVM_LS("message", why));
+            send_msg(a, c->id, &err);
+        } else
+            dvm_agent_handle_msg(a->core, c->id, &m, t);
+        pump(a);
+    }
+    pump(a);
+}
+
+static void conn_close(dvm_conn *conn, dvm_err err, const char *reason, void *ud)
+{
+    (void)conn;
+    struct lconn *c = ud;
+    struct lagent *a = c->a;
+    dvm_log_job(a->log, NULL, "disconnected", DVM_LS("peer", c->peer), DVM_LS("reason", reason ? reason : ""),
+                DVM_LU("error", err == DVM_OK ? 0 : 1));
+    for (struct lconn **pp = &a->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    dvm_agent_connection_closed(a->core, c->id, now_ms(a));
+    dvm_framer_free(&c->framer);
+    dvm_msg_decoder_free(&c->dec);
+    free(c);
+    pump(a);
+    if (a->shutting_down && !a->conns && !a->stopped) /* finish outside the callback */
+        uv_timer_start(&a->grace_timer, grace_cb, 0, 0);
+}
+
+static void on_connection(dvm_swarm *sw, dvm_conn *conn, const dvm_swarm_peer_info *info, void *ud)
+{
+    (void)sw;
+    struct lagent *a = ud;
+    if (a->shutting_down) {
+        dvm_conn_close(conn);
+        return;
+    }
+    struct lconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        dvm_conn_close(conn);
+        return;
+    }
+    c->a = a;
+    c->id = ++a->next_conn;
+    c->conn = conn;
+    dvm_framer_init(&c->framer, 0);
+    dvm_msg_decoder_init(&c->dec, 0);
+    snprintf(c->peer, sizeof c->peer, "%s", info->address ? info->address : "");
+    c->next = a->conns;
+    a->conns = c;
+    dvm_conn_callbacks cb = {NULL, conn_message, conn_drain, conn_close};
+    dvm_conn_set_callbacks(conn, &cb, c);
+    char hex[65];
+    dvm_identity_hex(info->remote_public_key, hex);
+    dvm_log_job(a->log, NULL, "connected", DVM_LS("peer", c->peer), DVM_LS("pubkey", hex));
+}
+
+static void on_peer_error(dvm_swarm *sw, const char *peer, dvm_err err, const char *reason, void *ud)
+{
+    (void)sw;
+    (void)err;
+    struct lagent *a = ud;
+    dvm_log_job(a->log, NULL, "peer_error", DVM_LS("peer", peer), DVM_LS("reason", reason));
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void finish(struct lagent *a)
+{
+    if (a->stopped)
+        return;
+    a->stopped = true;
+    uv_timer_stop(&a->timer);
+    uv_timer_stop(&a->claim_timer);
+    uv_timer_stop(&a->grace_timer);
+    uv_signal_stop(&a->sigint);
+    uv_signal_stop(&a->sigterm);
+    if (a->swarm)
+        dvm_swarm_destroy(a->swarm);
+    a->swarm = NULL;
+    if (a->pub)
+        dvm_stream_pub_close(a->pub);
+    a->pub = NULL;
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+    struct lagent *a = t->data;
+    size_t n = 0;
+    for (struct lconn *c = a->conns; c; c = c->next)
+        n++;
+    if (n)
+        dvm_log_job(a->log, NULL, "shutdown_forced", DVM_LU("connections", n));
+    finish(a);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct lagent *a = s->data;
+    if (a->shutting_down) {
+        finish(a); /* a second signal: stop now */
+        return;
+    }
+    a->shutting_down = true;
+    dvm_log_job(a->log, NULL, "shutdown", DVM_LU("signal", signum), DVM_LU("active", dvm_agent_active(a->core)));
+    dvm_agent_shutdown(a->core, now_ms(a));
+    pump(a); /* results sent, claims made */
+    claim_async(a, "shutdown");
+    /* close connections gracefully (queued results are flushed first) */
+    for (struct lconn *c = a->conns; c; c = c->next)
+        dvm_conn_close(c->conn);
+    if (!a->conns)
+        finish(a);
+    else
+        uv_timer_start(&a->grace_timer, grace_cb, SHUTDOWN_GRACE_MS, 0);
+}
+
+
+/* ---- run ----------------------------------------------------------------- */
+
+int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct lagent *a = calloc(1, sizeof *a);
+    if (!a)
+        return 1;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    a->loop = &loop;
+    a->cfg = cfg;
+    a->log = log;
+    a->claim_delay = CLAIM_RETRY_MIN_MS;
+    dvm_buf_init(&a->out, 0);
+    char err[512];
+    int rc = 1;
+
+    /* identity */
+    char idpath[1100];
+    const char *ip = cfg->identity;
+    if (!ip) {
+        if (dvm_live_data_path("identity", idpath, sizeof idpath) != 0) {
+            dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "no --identity and no $HOME"));
+            goto out;
+        }
+        ip = idpath;
+    }
+    bool created;
+    if (dvm_identity_load_or_create(ip, &a->kp, &created, err, sizeof err) != DVM_OK) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
+        goto out;
+    }
+    dvm_identity_hex(a->kp.public_key, a->pubhex);
+
+    /* processor */
+    dvm_proc_opts po = {0};
+    po.chunks = (uint32_t)cfg->chunks;
+    po.rate = cfg->rate;
+    po.model = cfg->model;
+    if (dvm_proc_new(&loop, cfg->processor, &po, &a->proc, err, sizeof err) != 0) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
+        goto out;
+    }
+
+    /* wallets: the claiming mint and every other trusted mint */
+    char wpath[1100];
+    const char *wp = cfg->wallet;
+    if (!wp) {
+        if (dvm_live_data_path("agent-wallet.db", wpath, sizeof wpath) != 0) {
+            dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "no --wallet and no $HOME"));
+            goto out;
+        }
+        wp = wpath;
+    }
+    a->mint_urls[a->n_wallets++] = cfg->mint;
+    for (size_t i = 0; i < cfg->trust_mint.n && a->n_wallets < MAX_MINTS; i++) {
+        const char *u = cfg->trust_mint.items[i];
+        bool dup = false;
+        for (size_t k = 0; k < a->n_wallets; k++)
+            dup |= url_len(a->mint_urls[k]) == url_len(u) && strncmp(a->mint_urls[k], u, url_len(u)) == 0;
+        if (!dup)
+            a->mint_urls[a->n_wallets++] = u;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before the claim thread uses libcurl */
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (dvm_wallet_client_open(a->mint_urls[i], wp, 5000, &a->wallets[i], err, sizeof err) != DVM_OK ||
+            dvm_wallet_client_open(a->mint_urls[i], wp, 5000, &a->claimers[i], err, sizeof err) != DVM_OK) {
+            dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
+            if (a->wallets[i])
+                dvm_wallet_client_close(a->wallets[i]);
+            a->wallets[i] = NULL;
+            a->n_wallets = i;
+            goto out;
+        }
+    dvm_pay_policy_config pc = {.trusted_mints = a->mint_urls, .n_trusted = a->n_wallets,
+                                .max_unclaimed_sats = cfg->max_unclaimed, .replay_capacity = 0};
+    if (dvm_pay_policy_new(&a->policy, &pc) != DVM_OK) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "bad trusted mint list"));
+        goto out;
+    }
+
+    /* the core agent */
+    dvm_agent_config ac;
+    dvm_agent_config_default(&ac);
+    ac.max_jobs = (size_t)cfg->max_jobs;
+    ac.provider.sats_per_chunk = cfg->sats_per_chunk;
+    ac.provider.chunks_per_payment = cfg->chunks_per_payment;
+    ac.provider.payment_timeout_ms = cfg->payment_timeout;
+    a->core = dvm_agent_new(&ac);
+    if (!a->core) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "invalid price settings"));
+        goto out;
+    }
+
+    uv_timer_init(&loop, &a->timer);
+    uv_timer_init(&loop, &a->claim_timer);
+    uv_timer_init(&loop, &a->grace_timer);
+    a->timer.data = a->claim_timer.data = a->grace_timer.data = a;
+    uv_signal_init(&loop, &a->sigint);
+    uv_signal_init(&loop, &a->sigterm);
+    a->sigint.data = a->sigterm.data = a;
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+
+    /* money owed from earlier runs: finish open operations, claim */
+    claim_async(a, "startup"); /* recovers interrupted claims first */
+
+    /* stream socket */
+    if (cfg->stream_socket && dvm_stream_pub_open(&loop, cfg->stream_socket, &a->pub, err, sizeof err) != 0) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
+        goto out;
+    }
+
+    /* transport: listen on the kind's topic */
+    dvm_swarm_direct_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.listen = cfg->listen;
+    dvm_conn_options_default(&sc.conn);
+    dvm_swarm_callbacks scb = {on_connection, on_peer_error};
+    dvm_err e;
+    a->swarm = dvm_swarm_direct_new(&loop, &a->kp, &sc, &scb, a, &e, err, sizeof err);
+    uint8_t topic[DVM_TOPIC_BYTES];
+    if (!a->swarm || dvm_topic(cfg->kind, topic) != DVM_OK ||
+        dvm_swarm_join(a->swarm, topic, DVM_SWARM_SERVER) != DVM_OK) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", a->swarm ? "cannot listen" : err),
+                    DVM_LS("listen", cfg->listen));
+        goto out;
+    }
+    char addr[300] = "";
+    dvm_swarm_local_address(a->swarm, addr, sizeof addr);
+    char topichex[2 * DVM_TOPIC_BYTES + 1];
+    dvm_topic_hex(cfg->kind, topichex);
+    dvm_log_job(log, NULL, "listening", DVM_LS("address", addr), DVM_LS("pubkey", a->pubhex),
+                DVM_LU("kind", cfg->kind), DVM_LS("topic", topichex), DVM_LS("processor", dvm_proc_name(a->proc)),
+                DVM_LU("max_jobs", cfg->max_jobs), DVM_LU("sats_per_chunk", cfg->sats_per_chunk),
+                DVM_LU("chunks_per_payment", cfg->chunks_per_payment), DVM_LS("mint", cfg->mint),
+                DVM_LS("stream_socket", cfg->stream_socket ? cfg->stream_socket : ""));
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = 0;
+    dvm_log_job(log, NULL, "stopped", DVM_LU("exit", 0));
+out:
+    if (!a->stopped && a->core) {
+        a->stopped = true;
+        if (a->swarm)
+            dvm_swarm_destroy(a->swarm);
+        if (a->pub)
+            dvm_stream_pub_close(a->pub);
+    }
+    while (a->conns) {
+        struct lconn *c = a->conns;
+        a->conns = c->next;
+        dvm_framer_free(&c->framer);
+        dvm_msg_decoder_free(&c->dec);
+        free(c);
+    }
+    while (a->jobs)
+        job_remove(a, a->jobs);
+    dvm_proc_free(a->proc);
+    uv_walk(&loop, close_walk, NULL);
+    for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    uv_loop_close(&loop);
+    dvm_agent_free(a->core);
+    dvm_pay_policy_free(a->policy);
+    for (size_t i = 0; i < a->n_wallets; i++) {
+        dvm_wallet_client_close(a->wallets[i]);
+        dvm_wallet_client_close(a->claimers[i]);
+    }
+    curl_global_cleanup();
+    dvm_buf_free(&a->out);
+    free(a);
+    return rc;
+}

@@ -1,0 +1,460 @@
+/* End to end on 127.0.0.1 with real processes: `dvm mint`, `dvm agent`,
+ * `dvm customer` (and `dvm demo`). Payments verified and claimed, customer
+ * and provider crashes, the mint down at the end of a job, capacity. */
+#include "live_proc.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "cashu/proof.h"
+#include "live/processor.h"
+#include "live/wallet_client.h"
+#include "live/wallet_store.h"
+
+static char dir[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/dvm-e2e-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    lp_kill_all();
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (dir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Sum and NUT-07 states of the proofs a customer wallet handed over. */
+static uint64_t sent_sats(const char *db, const char *mint, bool require_spent)
+{
+    dvm_wallet_store *st;
+    char err[256];
+    cr_assert_eq(dvm_wallet_store_open(db, &st, err, sizeof err), DVM_OK, "%s", err);
+    dvm_proof *p = NULL;
+    size_t n = 0;
+    cr_assert_eq(dvm_wallet_store_list(st, mint, DVM_WPROOF_SENT, &p, &n), DVM_OK);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += p[i].amount;
+    dvm_wallet_store_close(st);
+    if (require_spent && n) {
+        dvm_wallet_client *w;
+        cr_assert_eq(dvm_wallet_client_open(mint, db, 5000, &w, err, sizeof err), DVM_OK, "%s", err);
+        dvm_proof_state *s = calloc(n, sizeof *s);
+        cr_assert_eq(dvm_wallet_client_check(w, p, n, s), DVM_OK, "%s", dvm_wallet_client_last_error(w));
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(s[i], DVM_PROOF_SPENT, "proof %zu of the payments is SPENT after the claim", i);
+        free(s);
+        dvm_wallet_client_close(w);
+    }
+    free(p);
+    return sum;
+}
+
+static uint64_t unspent_sats(const char *db, const char *mint)
+{
+    dvm_wallet_store *st;
+    char err[256];
+    cr_assert_eq(dvm_wallet_store_open(db, &st, err, sizeof err), DVM_OK, "%s", err);
+    uint64_t s = 0;
+    cr_assert_eq(dvm_wallet_store_sum(st, mint, DVM_WPROOF_UNSPENT, &s), DVM_OK);
+    dvm_wallet_store_close(st);
+    return s;
+}
+
+static json_t *last_json_line(const char *out)
+{
+    const char *last = NULL;
+    for (const char *s = out; *s;) {
+        const char *nl = strchr(s, '\n');
+        if (!nl)
+            break;
+        if (nl > s)
+            last = s;
+        s = nl + 1;
+    }
+    cr_assert_not_null(last, "no line on stdout: %s", out);
+    return json_loadb(last, strcspn(last, "\n"), 0, NULL);
+}
+
+/* Sum the `amount` of every event `ev` until `until` appears (consumed). */
+static uint64_t sum_events_until(lp *p, const char *ev, const char *until, uint64_t timeout_ms, json_t **until_out)
+{
+    uint64_t sum = 0, end = lp_now_ms() + timeout_ms;
+    *until_out = NULL;
+    while (lp_now_ms() < end) {
+        char *nl;
+        while ((nl = memchr(p->err, '\n', p->err_len))) {
+            size_t n = (size_t)(nl - p->err);
+            json_t *o = json_loadb(p->err, n, 0, NULL);
+            memmove(p->err, nl + 1, p->err_len - n - 1);
+            p->err_len -= n + 1;
+            const char *e = o ? json_string_value(json_object_get(o, "event")) : NULL;
+            if (e && !strcmp(e, ev))
+                sum += (uint64_t)json_integer_value(json_object_get(o, "amount"));
+            if (e && !strcmp(e, until)) {
+                *until_out = o;
+                return sum;
+            }
+            json_decref(o);
+        }
+        lp_pump(p, 50);
+    }
+    return sum;
+}
+
+Test(e2e, seed_flow_paid_verified_and_claimed)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=25", "--max-jobs=3");
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    const char *prompt = "Explain quantum computing";
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=50", "--json", "--log-json", prompt, NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "customer: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    cr_assert_not_null(sum, "summary: %s", c->out);
+    char want[4096];
+    dvm_builtin_text(prompt, strlen(prompt), 25, want, sizeof want);
+    cr_assert_str_eq(json_string_value(json_object_get(sum, "output")), want);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "chunks")), 25);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "sats_paid")), 30, "3 payments of 10 sats for 25 chunks");
+    cr_assert_eq(json_integer_value(json_object_get(sum, "total_sats")), 30);
+    cr_assert_eq(strlen(json_string_value(json_object_get(sum, "job_id"))), 32);
+    cr_assert_eq(strlen(json_string_value(json_object_get(sum, "provider"))), 64);
+    cr_assert(json_integer_value(json_object_get(sum, "ms")) >= 0);
+    json_decref(sum);
+
+    json_t *cl = lp_wait_event(agent, "claimed", 15000);
+    cr_assert_not_null(cl, "agent claims: %s", agent->errlog);
+    cr_assert_eq(json_integer_value(json_object_get(cl, "sats")), 30);
+    json_decref(cl);
+    cr_assert_eq(sent_sats(cdb, url, true), 30, "what the customer paid is SPENT at the mint");
+    cr_assert_eq(unspent_sats(cdb, url), 20, "unspent proofs stay in the customer's wallet");
+    char adb[256];
+    snprintf(adb, sizeof adb, "%s/agent.db", dir);
+    cr_assert_eq(unspent_sats(adb, url), 30, "the provider's wallet holds what it claimed");
+
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0 on SIGTERM");
+    lp_signal(mint, SIGTERM);
+    cr_assert_neq(lp_wait_exit(mint, 10000), -1);
+}
+
+Test(e2e, customer_disconnects_provider_claims_what_it_got)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=400", "--rate=100");
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--log-json", "go on", NULL);
+    cr_assert(lp_wait_stdout(c, 200, 20000), "customer streamed: %s", c->errlog);
+    lp_signal(c, SIGKILL);
+    lp_wait_exit(c, 5000);
+    json_t *done = NULL;
+    uint64_t paid = sum_events_until(agent, "payment", "claimed", 20000, &done);
+    cr_assert_not_null(done, "agent claimed after the disconnect: %s", agent->errlog);
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(done, "sats"));
+    json_decref(done);
+    cr_assert_gt(paid, 0);
+    cr_assert_eq(claimed, paid, "everything the agent accepted is claimed");
+    uint64_t sent = sent_sats(cdb, url, false);
+    cr_assert_geq(sent, claimed);
+    cr_assert_leq(sent - claimed, 10, "at most one payment in flight lost");
+}
+
+Test(e2e, provider_killed_and_restarted_claims_on_restart)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=500", "--rate=60");
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--log-json", "--timeout=5000",
+                     "keep going", NULL);
+    /* two payments acknowledged, then SIGKILL mid-stream */
+    uint64_t acked = 0;
+    for (int i = 0; i < 2; i++) {
+        json_t *o = lp_wait_event(agent, "payment_ack", 20000);
+        cr_assert_not_null(o, "payment_ack %d: %s", i, agent->errlog);
+        acked += (uint64_t)json_integer_value(json_object_get(o, "amount"));
+        json_decref(o);
+    }
+    lp_signal(agent, SIGKILL);
+    cr_assert_eq(lp_wait_exit(agent, 5000), 128 + SIGKILL);
+    int cst = lp_wait_exit(c, 20000);
+    cr_assert(cst == 6 || cst == 7, "customer reports the provider gone (exit %d): %s", cst, c->errlog);
+
+    /* restart with the same wallet: the owed tokens are claimed */
+    char addr2[128];
+    lp *again = lp_start_agent(dir, url, addr2, sizeof addr2, "--chunks=10");
+    json_t *cl = lp_wait_find(again, "claimed", 15000); /* at startup */
+    cr_assert_not_null(cl, "restart claims: %s", again->errlog);
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
+    json_decref(cl);
+    cr_assert_geq(claimed, acked, "every acknowledged payment is claimed");
+    uint64_t sent = sent_sats(cdb, url, false);
+    cr_assert_leq(sent - claimed, 10, "the customer lost at most one payment cycle (sent %llu, claimed %llu)",
+                  (unsigned long long)sent, (unsigned long long)claimed);
+}
+
+Test(e2e, mint_down_when_the_job_ends_claim_is_retried)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    const char *port_s = strrchr(url, ':') + 1;
+    uint16_t port = (uint16_t)atoi(port_s);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=60", "--rate=40");
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=100", "--json", "--log-json", "x", NULL);
+    json_t *o = lp_wait_event(agent, "payment", 20000);
+    cr_assert_not_null(o, "first payment: %s", agent->errlog);
+    json_decref(o);
+    lp_signal(mint, SIGKILL); /* the customer already holds its micro-tokens */
+    lp_wait_exit(mint, 5000);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "the job completes without the mint: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    uint64_t paid = (uint64_t)json_integer_value(json_object_get(sum, "sats_paid"));
+    json_decref(sum);
+    cr_assert_eq(paid, 60);
+    o = lp_wait_event(agent, "claim_deferred", 20000);
+    cr_assert_not_null(o, "the claim fails while the mint is down: %s", agent->errlog);
+    json_decref(o);
+    /* the mint comes back (same port, same database): the retry claims */
+    lp_start_mint(dir, port, url, sizeof url);
+    o = lp_wait_event(agent, "claimed", 40000);
+    cr_assert_not_null(o, "the retry claims: %s", agent->errlog);
+    cr_assert_eq(json_integer_value(json_object_get(o, "sats")), 60);
+    json_decref(o);
+    cr_assert_eq(sent_sats(cdb, url, true), 60);
+}
+
+Test(e2e, max_jobs_plus_one_exactly_one_no_capacity)
+{
+    char url[256], addr[128], mintf[300], peer[200];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=60", "--rate=30", "--max-jobs=2");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c[3];
+    char wallet[3][256];
+    /* fund the three wallets first so the three requests arrive together */
+    for (int i = 0; i < 3; i++) {
+        snprintf(wallet[i], sizeof wallet[i], "--db=%s/c%d.db", dir, i);
+        lp *w = lp_start("wallet", "wallet", mintf, wallet[i], "mint", "100", NULL);
+        cr_assert_eq(lp_wait_exit(w, 20000), 0, "fund %d: %s", i, w->errlog);
+        snprintf(wallet[i], sizeof wallet[i], "--wallet=%s/c%d.db", dir, i);
+    }
+    for (int i = 0; i < 3; i++)
+        c[i] = lp_start("customer", "customer", peer, mintf, wallet[i], "--budget=100", "--json", "--log-json",
+                        "capacity", NULL);
+    int ok = 0, busy = 0;
+    for (int i = 0; i < 3; i++) {
+        int st = lp_wait_exit(c[i], 40000);
+        if (st == 0)
+            ok++;
+        else {
+            cr_assert_eq(st, 6, "exit %d: %s", st, c[i]->errlog);
+            cr_assert(strstr(c[i]->errlog, "No capacity (2/2 slots used)"), "%s", c[i]->errlog);
+            busy++;
+        }
+    }
+    cr_assert_eq(ok, 2);
+    cr_assert_eq(busy, 1);
+}
+
+Test(e2e, demo_runs_and_reports)
+{
+    lp *d = lp_start("demo", "demo", "--json", NULL);
+    cr_assert_eq(lp_wait_exit(d, 60000), 0, "demo: %s", d->errlog);
+    json_t *o = last_json_line(d->out);
+    cr_assert_not_null(o, "%s", d->out);
+    uint64_t chunks = (uint64_t)json_integer_value(json_object_get(o, "chunks"));
+    uint64_t paid = (uint64_t)json_integer_value(json_object_get(o, "sats_paid"));
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(o, "sats_claimed"));
+    cr_assert_gt(chunks, 0);
+    cr_assert_gt(paid, 0);
+    cr_assert_eq(claimed, paid, "the provider claimed what it was paid");
+    cr_assert(json_is_integer(json_object_get(o, "ms")));
+    json_decref(o);
+}
+
+Test(e2e, two_agent_pipeline_both_legs_stream_and_are_paid)
+{
+    char url[256], baddr[128], aaddr[128], mintf[300], peer[200], subpeer[200], wallet[400], bdir[200];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(bdir, sizeof bdir, "%s/b", dir);
+    cr_assert_eq(mkdir(bdir, 0700), 0);
+    lp *b = lp_start_agent(bdir, url, baddr, sizeof baddr, "--chunks=30", "--rate=200");
+    snprintf(subpeer, sizeof subpeer, "--sub-peer=%s", baddr);
+    lp *a = lp_start_agent(dir, url, aaddr, sizeof aaddr, "--kind=5302", "--sub-kind=5100", subpeer,
+                           "--sub-budget=50", "--sub-batch-size=40", "--processor=exec:/usr/bin/tr a-z A-Z");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", aaddr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    const char *prompt = "translate this";
+    lp *c = lp_start("customer", "customer", "--kind=5302", peer, mintf, wallet, "--budget=100", "--json",
+                     "--log-json", prompt, NULL);
+    cr_assert_eq(lp_wait_exit(c, 40000), 0, "customer: %s\nagent A: %s", c->errlog, a->errlog);
+    json_t *sum = last_json_line(c->out);
+    char want[4096];
+    dvm_builtin_text(prompt, strlen(prompt), 30, want, sizeof want);
+    for (char *p = want; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    cr_assert_str_eq(json_string_value(json_object_get(sum, "output")), want,
+                     "agent B's text, batched and upper-cased by agent A");
+    cr_assert_gt(json_integer_value(json_object_get(sum, "sats_paid")), 0);
+    json_decref(sum);
+    json_t *o = lp_wait_event(a, "sub_done", 10000);
+    cr_assert_not_null(o);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")), "ok");
+    cr_assert_eq(json_integer_value(json_object_get(o, "chunks")), 30, "the sub-task streamed all its chunks");
+    cr_assert_eq(json_integer_value(json_object_get(o, "sats_paid")), 30, "agent A paid agent B per chunk");
+    json_decref(o);
+    o = lp_wait_event(a, "claimed", 10000);
+    cr_assert_not_null(o, "agent A claims its pay");
+    json_decref(o);
+    o = lp_wait_event(b, "claimed", 10000);
+    cr_assert_not_null(o, "agent B claims its pay");
+    cr_assert_eq(json_integer_value(json_object_get(o, "sats")), 30);
+    json_decref(o);
+}
+
+Test(e2e, exit_codes_unreachable_and_price_too_high)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    /* nobody listens on the port of a socket we bound and closed */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    snprintf(peer, sizeof peer, "--peer=127.0.0.1:%u", ntohs(sa.sin_port));
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "--json", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 3, "no provider reachable: %s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")), "unreachable");
+    json_decref(o);
+
+    lp_start_agent(dir, url, addr, sizeof addr, "--sats-per-chunk=10");
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    c = lp_start("customer", "customer", peer, mintf, wallet, "--kind=5101", "--budget=200", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 6, "another kind is refused: %s", c->errlog);
+    cr_assert(strstr(c->errlog, "Unsupported kind 5101"), "%s", c->errlog);
+    c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=200", "--max-sats-per-chunk=5", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 4, "price too high: %s", c->errlog);
+    cr_assert_eq(unspent_sats(wallet + strlen("--wallet="), url), 200, "nothing spent: the proofs stay in the wallet");
+}
+
+Test(e2e, stream_socket_publishes_what_the_customer_gets)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], sock[300], sockf[320];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(sock, sizeof sock, "%s/agent.sock", dir);
+    snprintf(sockf, sizeof sockf, "--stream-socket=%s", sock);
+    lp *t = lp_start("tail", "tail", "--text", sock, NULL); /* waits for the agent */
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=20", sockf);
+    /* the tail connects within its backoff; a chunk published before it
+     * does is dropped (fire-and-forget), so wait for it to connect */
+    uint64_t end = lp_now_ms() + 10000;
+    while (!strstr(t->errlog, "connected") && lp_now_ms() < end)
+        lp_pump(t, 50);
+    cr_assert(strstr(t->errlog, "connected"), "tail: %s", t->errlog);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=50", "tail me", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    char want[2048];
+    dvm_builtin_text("tail me", 7, 20, want, sizeof want);
+    cr_assert_str_eq(c->out, want);
+    cr_assert(lp_wait_stdout(t, strlen(want), 10000), "tail printed: %s", t->out);
+    cr_assert_str_eq(t->out, want, "dvm tail shows exactly what the customer received");
+    lp_signal(t, SIGTERM);
+    cr_assert_eq(lp_wait_exit(t, 5000), 0);
+}
+
+Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], cdb[256];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=1000", "--rate=50");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=500", "--json", "--log-json", "long job",
+                     NULL);
+    json_t *o = lp_wait_event(agent, "payment_ack", 20000);
+    cr_assert_not_null(o, "%s", agent->errlog);
+    json_decref(o);
+    o = lp_wait_event(agent, "payment_ack", 20000);
+    cr_assert_not_null(o);
+    json_decref(o);
+    uint64_t t0 = lp_now_ms();
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0: %s", agent->errlog);
+    cr_assert_lt(lp_now_ms() - t0, 10000, "within 10 s");
+    json_t *cl = lp_find_event(agent, "claimed"); /* the agent has exited: all of its log is read */
+    cr_assert_not_null(cl, "claimed before exiting: %s", agent->errlog);
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));
+    json_decref(cl);
+    cr_assert_eq(lp_wait_exit(c, 15000), 0, "the customer got a result: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    uint64_t chunks = (uint64_t)json_integer_value(json_object_get(sum, "chunks"));
+    uint64_t total = (uint64_t)json_integer_value(json_object_get(sum, "total_sats"));
+    cr_assert_gt(chunks, 10);
+    cr_assert_lt(chunks, 1000, "the job was cut short");
+    cr_assert_gt(strlen(json_string_value(json_object_get(sum, "output"))), 0, "the result carries the output so far");
+    cr_assert_eq(total, claimed, "the result's total_sats is what was claimed");
+    json_decref(sum);
+    cr_assert_eq(sent_sats(cdb, url, true), claimed);
+}
+
+Test(e2e, prompt_from_stdin)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr, "--chunks=12");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    const char *args[] = {lp_bin(), "customer", peer, mintf, wallet, "--budget=20", "--json", "-", NULL};
+    lp *c = lp_spawn("customer", args, true);
+    const char *prompt = "a prompt\nfrom stdin";
+    cr_assert_eq(write(c->in_fd, prompt, strlen(prompt)), (ssize_t)strlen(prompt));
+    close(c->in_fd);
+    c->in_fd = -1;
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    char want[1024];
+    dvm_builtin_text(prompt, strlen(prompt), 12, want, sizeof want);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "output")), want, "the job ran on stdin's prompt");
+    json_decref(o);
+}

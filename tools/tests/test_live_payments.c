@@ -1,0 +1,254 @@
+/* Bad payments against a real `dvm agent` (and `dvm mint`s) on 127.0.0.1,
+ * sent by a raw protocol client over SecretStream (tools/live/conn.h):
+ * a forged token (DLEQ tampered), a token of an untrusted mint and a
+ * replayed token are refused with an `error` and no credit; a good payment
+ * on the same connection and a normal customer are not affected. */
+#include "live_proc.h"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include "cashu/token.h"
+#include "live/conn.h"
+
+static char dir[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/dvm-pay-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert(sodium_init() >= 0);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void teardown(void)
+{
+    lp_kill_all();
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (dir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TestSuite(payments, .init = setup, .fini = teardown, .timeout = 120);
+
+/* A token of `sats` from `mint_url` via `dvm wallet send` (wallet db name). */
+static char *wallet_token(const char *mint_url, const char *db_name, uint64_t sats)
+{
+    char mintf[300], db[300], amt[32];
+    snprintf(mintf, sizeof mintf, "--mint=%s", mint_url);
+    snprintf(db, sizeof db, "--db=%s/%s", dir, db_name);
+    snprintf(amt, sizeof amt, "%llu", (unsigned long long)sats);
+    lp *w = lp_start("wallet", "wallet", mintf, db, "mint", amt, NULL);
+    cr_assert_eq(lp_wait_exit(w, 20000), 0, "%s", w->errlog);
+    w = lp_start("wallet", "wallet", mintf, db, "send", amt, NULL);
+    cr_assert_eq(lp_wait_exit(w, 20000), 0, "%s", w->errlog);
+    char *tok = strndup(w->out, strcspn(w->out, "\n"));
+    cr_assert(strncmp(tok, "cashuB", 6) == 0, "token: %s", tok);
+    return tok;
+}
+
+/* The same token with one proof's DLEQ `s` altered: a forgery. */
+static char *forge(const char *tok)
+{
+    dvm_token t;
+    char reason[200];
+    cr_assert_eq(dvm_token_decode(tok, strlen(tok), &t, reason, sizeof reason), DVM_OK, "%s", reason);
+    cr_assert(t.n_proofs > 0 && t.proofs[0].has_dleq, "the mint attaches DLEQ proofs");
+    t.proofs[0].dleq.s[5] ^= 0x40;
+    dvm_buf b;
+    dvm_buf_init(&b, 0);
+    cr_assert_eq(dvm_token_encode(&t, 4, &b), DVM_OK);
+    char *s = strndup((const char *)b.data, b.len);
+    dvm_buf_free(&b);
+    dvm_token_free(&t);
+    return s;
+}
+
+/* ---- a raw protocol client ---------------------------------------------- */
+
+struct raw {
+    uv_loop_t loop;
+    dvm_conn *c;
+    bool open, closed;
+    char in[1 << 18];
+    size_t in_len;
+};
+
+static void r_open(dvm_conn *c, void *ud)
+{
+    (void)c;
+    ((struct raw *)ud)->open = true;
+}
+static void r_msg(dvm_conn *c, const uint8_t *m, size_t n, void *ud)
+{
+    (void)c;
+    struct raw *r = ud;
+    if (r->in_len + n < sizeof r->in) {
+        memcpy(r->in + r->in_len, m, n);
+        r->in_len += n;
+        r->in[r->in_len] = 0;
+    }
+}
+static void r_close(dvm_conn *c, dvm_err e, const char *why, void *ud)
+{
+    (void)c;
+    (void)e;
+    (void)why;
+    struct raw *r = ud;
+    r->closed = true;
+    r->c = NULL;
+}
+
+static void tick(uv_timer_t *t) { (void)t; }
+
+/* Run the loop until the input holds a line of `type` for job `id`
+ * (optionally containing `needle`); returns it (malloc'd) or NULL. */
+static char *r_wait(struct raw *r, const char *type, const char *id, const char *needle, uint64_t timeout_ms)
+{
+    uv_timer_t t;
+    uv_timer_init(&r->loop, &t);
+    uv_timer_start(&t, tick, 10, 10);
+    uint64_t end = lp_now_ms() + timeout_ms;
+    char *found = NULL;
+    char want_t[64], want_id[128];
+    snprintf(want_t, sizeof want_t, "\"type\":\"%s\"", type);
+    snprintf(want_id, sizeof want_id, "\"id\":\"%s\"", id);
+    while (!found && lp_now_ms() < end) {
+        for (char *s = r->in; *s;) {
+            size_t n = strcspn(s, "\n");
+            char *line = strndup(s, n);
+            if (strstr(line, want_t) && strstr(line, want_id) && (!needle || strstr(line, needle))) {
+                found = line;
+                break;
+            }
+            free(line);
+            s += n;
+            if (*s)
+                s++;
+        }
+        if (!found)
+            uv_run(&r->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    return found;
+}
+
+static void r_send(struct raw *r, const char *fmt, ...)
+{
+    char line[1 << 16];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    line[n++] = '\n';
+    cr_assert_eq(dvm_conn_send(r->c, (const uint8_t *)line, (size_t)n), DVM_OK);
+}
+
+static void rng_fill(void *ctx, uint8_t *b, size_t n)
+{
+    (void)ctx;
+    randombytes_buf(b, n);
+}
+
+static int count_events(lp *p, const char *ev)
+{
+    int n = 0;
+    char want[64];
+    snprintf(want, sizeof want, "\"event\":\"%s\"", ev);
+    for (const char *s = p->errlog; (s = strstr(s, want)); s++)
+        n++;
+    return n;
+}
+
+Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
+{
+    char url[256], url_b[256], addr[128], bdir[200];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(bdir, sizeof bdir, "%s/b", dir);
+    cr_assert_eq(mkdir(bdir, 0700), 0);
+    lp_start_mint(bdir, 0, url_b, sizeof url_b); /* a mint the agent does not trust */
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=40", "--max-jobs=10", "--rate=200");
+
+    char *good = wallet_token(url, "payer.db", 10);
+    char *other = wallet_token(url, "payer2.db", 10);
+    char *forged = forge(other);
+    char *untrusted = wallet_token(url_b, "payer_b.db", 10);
+
+    struct raw *r = calloc(1, sizeof *r);
+    uv_loop_init(&r->loop);
+    dvm_rng rng = {rng_fill, NULL};
+    dvm_noise_keypair kp;
+    dvm_noise_keypair_generate(&kp, &rng);
+    dvm_conn_options co;
+    dvm_conn_options_default(&co);
+    dvm_conn_callbacks cb = {r_open, r_msg, NULL, r_close};
+    char host[64];
+    uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(addr, ':') - addr), addr);
+    dvm_err e;
+    r->c = dvm_dial(&r->loop, host, port, &kp, &co, &cb, r, &e);
+    cr_assert_not_null(r->c);
+    uint64_t end = lp_now_ms() + 10000;
+    while (!r->open && !r->closed && lp_now_ms() < end)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    cr_assert(r->open, "handshake with the agent");
+
+    const char *ids[4] = {"forged", "untrusted", "good", "replay"};
+    const char *toks[4] = {forged, untrusted, good, good};
+    for (int i = 0; i < 4; i++) {
+        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
+        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
+        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
+        free(offer);
+        r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", ids[i], toks[i]);
+        if (i == 2) {
+            char *ack = r_wait(r, "payment_ack", "good", "\"amount\":10", 10000);
+            cr_assert_not_null(ack, "the good payment is acknowledged: %s", r->in);
+            free(ack);
+        } else {
+            char *err = r_wait(r, "error", ids[i], "Payment failed", 10000);
+            cr_assert_not_null(err, "%s is refused with an error: %s\nagent: %s", ids[i], r->in, agent->errlog);
+            free(err);
+            char ack_id[64];
+            snprintf(ack_id, sizeof ack_id, "\"type\":\"payment_ack\",\"id\":\"%s\"", ids[i]);
+            cr_assert_null(strstr(r->in, ack_id), "no credit for %s", ids[i]);
+            snprintf(ack_id, sizeof ack_id, "\"type\":\"chunk\",\"id\":\"%s\"", ids[i]);
+            cr_assert_null(strstr(r->in, ack_id), "no output for %s", ids[i]);
+        }
+    }
+    /* the good job streams its 10 paid chunks, then asks for more */
+    char *pr = r_wait(r, "pay_required", "good", NULL, 10000);
+    cr_assert_not_null(pr, "the good job streamed: %s", r->in);
+    free(pr);
+    r_send(r, "{\"type\":\"stop\",\"id\":\"good\"}");
+    char *res = r_wait(r, "result", "good", "\"total_sats\":10", 10000);
+    cr_assert_not_null(res, "%s", r->in);
+    free(res);
+
+    /* a normal customer alongside is unaffected */
+    char mintf[300], peer[200], wallet[400];
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=40", "--json", "normal", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+
+    dvm_conn_close(r->c);
+    end = lp_now_ms() + 5000;
+    while (!r->closed && lp_now_ms() < end)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 3, "%s", agent->errlog);
+    cr_assert_eq(count_events(agent, "payment"), 1 + 4, "one good raw payment + the customer's four");
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    free(r);
+    free(good);
+    free(other);
+    free(forged);
+    free(untrusted);
+}
+

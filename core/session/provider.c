@@ -666,10 +666,13 @@ static dvm_err utf8_fix(dvm_buf *tmp, dvm_buf *out, const uint8_t *part, size_t 
     size_t n = tmp->len, i = 0;
     while (i < n) {
         size_t k = dvm_utf8_seq_len(s + i, n - i);
-        if (k) {
-            if ((e = dvm_buf_append(out, s + i, k)))
+        if (k) { /* a run of valid sequences: one append */
+            size_t j = i + k;
+            while (j < n && (k = dvm_utf8_seq_len(s + j, n - j)) != 0)
+                j += k;
+            if ((e = dvm_buf_append(out, s + i, j - i)))
                 return e;
-            i += k;
+            i = j;
         } else if (utf8_prefix(s + i, n - i)) {
             *nnew = n - i;
             memcpy(newpart, s + i, n - i);
@@ -690,7 +693,16 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
         return DVM_ERR_STATE;
     uint8_t newpart[4];
     size_t nnew = 0;
-    if (p->cfg.fix_utf8) {
+    if (p->cfg.fix_utf8 && p->npart == 0 && len > 0 &&
+        dvm_utf8_valid((const uint8_t *)data, len)) {
+        /* Hot path: nothing held and the chunk is valid UTF-8, so utf8_fix
+         * would give the chunk itself and hold nothing: skip the copies. */
+        bool fits = (p->state == DVM_PROVIDER_STREAMING && p->credit > 0) ||
+                    (p->qcount < p->cfg.max_queued_chunks &&
+                     len <= p->cfg.max_queued_bytes - p->queue.len);
+        if (!fits)
+            return DVM_ERR_LIMIT;
+    } else if (p->cfg.fix_utf8) {
         dvm_err e = utf8_fix(&p->fixtmp, &p->fixout, p->part, p->npart, data, len, newpart, &nnew);
         if (e)
             return e;

@@ -189,7 +189,7 @@ static inline dvm_err send(dvm_provider *p, dvm_msg_type mt, uint64_t n1, uint64
     return push(p, a);
 }
 
-static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
+static inline const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
 {
     switch (w) {
     case W_SCRATCH: return &p->scratch;
@@ -200,7 +200,7 @@ static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
     }
 }
 
-static dvm_str str_of(const dvm_provider *p, dvm_sref r)
+static inline dvm_str str_of(const dvm_provider *p, dvm_sref r)
 {
     return dvm_sref_resolve(buf_of(p, r.where), r);
 }
@@ -227,7 +227,7 @@ bool dvm_provider_next_action(dvm_provider *p, dvm_provider_action *out)
         dvm_msg *m = &out->msg;
         m->type = DVM_MSG_CHUNK;
         m->id = dvm_provider_job_id(p);
-        m->data = str_of(p, a->s);
+        m->data = dvm_sref_resolve(&p->output, a->s); /* chunks live in output */
         m->has_seq = p->cfg.send_seq;
         m->seq = a->n1;
         return true;

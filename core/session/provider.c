@@ -189,7 +189,7 @@ static inline dvm_err send(dvm_provider *p, dvm_msg_type mt, uint64_t n1, uint64
     return push(p, a);
 }
 
-static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
+static inline const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
 {
     switch (w) {
     case W_SCRATCH: return &p->scratch;
@@ -200,7 +200,7 @@ static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
     }
 }
 
-static dvm_str str_of(const dvm_provider *p, dvm_sref r)
+static inline dvm_str str_of(const dvm_provider *p, dvm_sref r)
 {
     return dvm_sref_resolve(buf_of(p, r.where), r);
 }
@@ -227,7 +227,7 @@ bool dvm_provider_next_action(dvm_provider *p, dvm_provider_action *out)
         dvm_msg *m = &out->msg;
         m->type = DVM_MSG_CHUNK;
         m->id = dvm_provider_job_id(p);
-        m->data = str_of(p, a->s);
+        m->data = dvm_sref_resolve(&p->output, a->s); /* chunks live in output */
         m->has_seq = p->cfg.send_seq;
         m->seq = a->n1;
         return true;
@@ -666,10 +666,13 @@ static dvm_err utf8_fix(dvm_buf *tmp, dvm_buf *out, const uint8_t *part, size_t 
     size_t n = tmp->len, i = 0;
     while (i < n) {
         size_t k = dvm_utf8_seq_len(s + i, n - i);
-        if (k) {
-            if ((e = dvm_buf_append(out, s + i, k)))
+        if (k) { /* a run of valid sequences: one append */
+            size_t j = i + k;
+            while (j < n && (k = dvm_utf8_seq_len(s + j, n - j)) != 0)
+                j += k;
+            if ((e = dvm_buf_append(out, s + i, j - i)))
                 return e;
-            i += k;
+            i = j;
         } else if (utf8_prefix(s + i, n - i)) {
             *nnew = n - i;
             memcpy(newpart, s + i, n - i);
@@ -690,9 +693,16 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
         return DVM_ERR_STATE;
     uint8_t newpart[4];
     size_t nnew = 0;
-    /* Common case: nothing held from the previous chunk and this one is
-     * whole, valid UTF-8: use it as is (no copy). */
-    if (p->cfg.fix_utf8 && !(p->npart == 0 && dvm_utf8_valid((const uint8_t *)data, len))) {
+    if (p->cfg.fix_utf8 && p->npart == 0 && len > 0 &&
+        dvm_utf8_valid((const uint8_t *)data, len)) {
+        /* Hot path: nothing held and the chunk is valid UTF-8, so utf8_fix
+         * would give the chunk itself and hold nothing: skip the copies. */
+        bool fits = (p->state == DVM_PROVIDER_STREAMING && p->credit > 0) ||
+                    (p->qcount < p->cfg.max_queued_chunks &&
+                     len <= p->cfg.max_queued_bytes - p->queue.len);
+        if (!fits)
+            return DVM_ERR_LIMIT;
+    } else if (p->cfg.fix_utf8) {
         dvm_err e = utf8_fix(&p->fixtmp, &p->fixout, p->part, p->npart, data, len, newpart, &nnew);
         if (e)
             return e;

@@ -693,16 +693,9 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
         return DVM_ERR_STATE;
     uint8_t newpart[4];
     size_t nnew = 0;
-    if (p->cfg.fix_utf8 && p->npart == 0 && len > 0 &&
-        dvm_utf8_valid((const uint8_t *)data, len)) {
-        /* Hot path: nothing held and the chunk is valid UTF-8, so utf8_fix
-         * would give the chunk itself and hold nothing: skip the copies. */
-        bool fits = (p->state == DVM_PROVIDER_STREAMING && p->credit > 0) ||
-                    (p->qcount < p->cfg.max_queued_chunks &&
-                     len <= p->cfg.max_queued_bytes - p->queue.len);
-        if (!fits)
-            return DVM_ERR_LIMIT;
-    } else if (p->cfg.fix_utf8) {
+    /* Common case: nothing held from the previous chunk and this one is
+     * whole, valid UTF-8: use it as is (no copy). */
+    if (p->cfg.fix_utf8 && !(p->npart == 0 && dvm_utf8_valid((const uint8_t *)data, len))) {
         dvm_err e = utf8_fix(&p->fixtmp, &p->fixout, p->part, p->npart, data, len, newpart, &nnew);
         if (e)
             return e;

@@ -133,8 +133,9 @@ size_t dvm_wallet_client_max_array(const dvm_wallet_client *w);
 dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_t n_tokens,
                                 dvm_token **tokens);
 
-/* Called by dvm_wallet_client_split after each swap (or batch of reused
- * proofs) that made tokens: `done` of `n_tokens` made so far. For progress
+/* Called by dvm_wallet_client_split after each swap that made tokens
+ * (not after reusing proofs, not after a consolidation): `done` of
+ * `n_tokens` made so far, reused ones included. For progress
  * lines (and tests, which stop the mint between two swaps). fn NULL turns
  * it off. */
 typedef void (*dvm_wallet_split_progress_fn)(void *ctx, size_t done, size_t n_tokens);

@@ -168,15 +168,19 @@ static void stop_stack(struct procs *p)
 }
 
 /* One customer job; returns streaming chunks/s or -1. */
-static double one_job(struct procs *p, uint64_t chunks, int run, unsigned prepay, double *split_ms)
+static double one_job(struct procs *p, uint64_t chunks, uint64_t cpp, int run, unsigned prepay,
+                      double *split_ms)
 {
+    /* The budget buys whole payments (1 sat per chunk): ceil(chunks / cpp)
+     * of them; a smaller one makes the customer stop early, as it must. */
+    uint64_t budget_sats = (chunks + cpp - 1) / cpp * cpp;
     char wallet[128], out[128], log[128], budget[32], fund[32], prepay_s[16];
     snprintf(prepay_s, sizeof prepay_s, "%u", prepay);
     snprintf(wallet, sizeof wallet, "%s/customer-%d.db", p->dir, run);
     snprintf(out, sizeof out, "%s/customer-%d.json", p->dir, run);
     snprintf(log, sizeof log, "%s/customer-%d.log", p->dir, run);
-    snprintf(budget, sizeof budget, "%llu", (unsigned long long)chunks);
-    snprintf(fund, sizeof fund, "%llu", (unsigned long long)chunks + 64);
+    snprintf(budget, sizeof budget, "%llu", (unsigned long long)budget_sats);
+    snprintf(fund, sizeof fund, "%llu", (unsigned long long)budget_sats + 64);
     const char *wargv[] = {p->dvm, "wallet", "--mint", p->mint_url, "--db", wallet, "mint", fund, NULL};
     if (run_wait(wargv, log, 120) != 0) {
         fprintf(stderr, "bench e2e: funding the customer wallet failed (%s)\n", log);
@@ -250,7 +254,7 @@ int bench_e2e(const bench_opts *o, int argc, char **argv)
         }
         double rates[BENCH_MAX_RUNS], split = 0;
         for (int r = 0; r < o->runs; r++)
-            if ((rates[r] = one_job(&p, chunks, r, prepays[k], &split)) < 0) {
+            if ((rates[r] = one_job(&p, chunks, cpps[k], r, prepays[k], &split)) < 0) {
                 rc = 1;
                 break;
             }

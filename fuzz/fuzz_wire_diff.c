@@ -6,13 +6,17 @@
  *   - decode -> encode -> decode gives the same message, and encoding is a
  *     fixed point (encode(decode(encode(m))) == encode(m));
  *   - our own chunk lines always take the fast path, and the hot-path chunk
- *     encoder writes the same bytes as the general encoder.
+ *     encoder writes the same bytes as the general encoder;
+ *   - the input bytes as chunk strings: the chunk encoder's one-pass and
+ *     exact paths agree and accept exactly valid UTF-8, and both decoders
+ *     read the strings back.
  * Aborts only on a violated invariant; never leaks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wire/codec.h"
+#include "wire/utf8.h"
 
 #define CHECK(c)        \
     do {                \
@@ -66,6 +70,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(e1.len == e2.len && memcmp(e1.data, e2.data, e1.len) == 0);
     }
 out:
+    /* The input bytes as the strings of a chunk (a prefix as the id, the
+     * rest as data): the chunk encoder's one-pass path (buffer with room
+     * for the worst case) and its exact path (fresh buffer) agree, accept
+     * exactly valid UTF-8, and jansson and the fast decoder read the
+     * strings back. */
+    {
+        size_t k = size ? data[0] % (size + 1) : 0;
+        dvm_str sid = {(const char *)data, k}, sdata = {(const char *)data + k, size - k};
+        bool valid = dvm_utf8_valid(data, k) && dvm_utf8_valid(data + k, size - k);
+        dvm_buf x, y;
+        dvm_buf_init(&x, 0);
+        dvm_buf_init(&y, 0);
+        CHECK(dvm_buf_reserve(&y, 6 * size + 64) == DVM_OK);
+        dvm_err ex = dvm_msg_encode_chunk(&x, sid, sdata, true, 1 + size);
+        dvm_err ey = dvm_msg_encode_chunk(&y, sid, sdata, true, 1 + size);
+        CHECK(ex == ey);
+        CHECK((ex == DVM_OK) == valid);
+        if (ex == DVM_OK) {
+            CHECK(x.len == y.len && memcmp(x.data, y.data, x.len) == 0);
+            dvm_msg a, b;
+            CHECK(dvm_msg_decode_json(&dj, y.data, y.len - 1, &a, wj, sizeof wj) == DVM_OK);
+            CHECK(dvm_msg_decode_fast(&df, y.data, y.len - 1, &b) == DVM_OK);
+            CHECK(dvm_msg_equal(&a, &b));
+            CHECK(a.id.len == k && (k == 0 || memcmp(a.id.ptr, data, k) == 0));
+            CHECK(a.data.len == size - k &&
+                  (size == k || memcmp(a.data.ptr, data + k, size - k) == 0));
+            CHECK(a.has_seq && a.seq == 1 + size);
+        } else {
+            CHECK(x.len == 0 && y.len == 0);
+        }
+        dvm_buf_free(&x);
+        dvm_buf_free(&y);
+    }
     dvm_buf_free(&e1);
     dvm_buf_free(&e2);
     dvm_msg_decoder_free(&dj);

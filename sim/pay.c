@@ -147,10 +147,10 @@ dvm_err sim_pay_new(sim_pay **out, uint64_t seed, uint64_t input_fee_ppk, size_t
     if (!p->wallets || !p->policies || !p->provider_sats)
         return DVM_ERR_NOMEM;
     const char *trusted[1] = {HONEST_URL};
-    /* one crypto context shared by every policy (10,000 in the large scenario) */
     dvm_pay_policy_config pc = {.trusted_mints = trusted, .n_trusted = 1,
                                 .max_unclaimed_sats = max_unclaimed_sats, .replay_capacity = 4096};
     for (size_t i = 0; i < n_providers; i++) {
+        /* one crypto context shared by every policy (10,000 in the large scenario) */
         if ((e = dvm_pay_policy_new_with_ctx(&p->policies[i], &pc, p->ctx)))
             return e;
         /* the provider fetched the mint's keys (NUT-01) at start */

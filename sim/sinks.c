@@ -45,12 +45,12 @@ static void w_csv(void *ctx, const char *table, const char *line, size_t len)
         fail(fs, table);
 }
 
-static void w_progress(void *ctx, uint64_t now_us, uint64_t limit_us, uint64_t events)
+static void w_progress(void *ctx, uint64_t done, uint64_t total, uint64_t now_us, uint64_t events)
 {
     sim_file_sinks *fs = ctx;
-    if (!fs->progress || !limit_us)
+    if (!fs->progress || !total)
         return;
-    unsigned pct = (unsigned)(now_us >= limit_us ? 100 : now_us * 100 / limit_us);
+    unsigned pct = (unsigned)(done >= total ? 100 : done * 100 / total);
     if (pct == fs->last_pct)
         return;
     fs->last_pct = pct;
@@ -59,8 +59,8 @@ static void w_progress(void *ctx, uint64_t now_us, uint64_t limit_us, uint64_t e
     for (unsigned i = 0; i < 40; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[40] = 0;
-    fprintf(stderr, "\r[%s] %3u%%  t=%.1fs  %llu events", bar, pct, (double)now_us / 1e6,
-            (unsigned long long)events);
+    fprintf(stderr, "\r[%s] %3u%%  %llu/%llu jobs  t=%.1fs  %llu events", bar, pct, (unsigned long long)done,
+            (unsigned long long)total, (double)now_us / 1e6, (unsigned long long)events);
 }
 
 int sim_file_sinks_open(sim_file_sinks *fs, const char *trace_path, const char *pcap_path,

@@ -30,9 +30,10 @@ typedef struct sim_sinks {
     /* One CSV line (with '\n') of table "jobs" or "providers"; the first
      * line of each table is its header. */
     void (*csv)(void *ctx, const char *table, const char *line, size_t len);
-    /* Progress: virtual time now and the run's limit, both microseconds;
-     * called at most once per 2^16 events. */
-    void (*progress)(void *ctx, uint64_t now_us, uint64_t limit_us, uint64_t events);
+    /* Progress: jobs finished so far of jobs in the scenario, virtual time
+     * now (microseconds) and events so far; called at most once per 2^16
+     * events. */
+    void (*progress)(void *ctx, uint64_t jobs_done, uint64_t jobs_total, uint64_t now_us, uint64_t events);
     void *ctx;
 } sim_sinks;
 

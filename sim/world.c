@@ -74,7 +74,7 @@ typedef struct cjob {
     uint8_t done;
 } cjob;
 
-enum { SIM_ST_NO_PROVIDER = 100, SIM_ST_MINT_FAILED, SIM_ST_UNFINISHED };
+enum { SIM_ST_NO_PROVIDER = 100, SIM_ST_MINT_FAILED, SIM_ST_UNFINISHED, SIM_ST_NO_CAPACITY };
 
 typedef struct side {
     dvm_buf q;            /* bytes sent, not yet delivered */
@@ -809,15 +809,16 @@ static void cjob_finish(world *w, uint32_t cji, uint8_t status)
     cj->status = status;
     cj->end_us = w->now_us;
     bool ok = status == DVM_CUSTOMER_OK || status == DVM_CUSTOMER_BUDGET_EXHAUSTED;
+    const char *name = status == SIM_ST_NO_PROVIDER   ? "no_provider"
+                       : status == SIM_ST_MINT_FAILED ? "mint_failed"
+                       : status == SIM_ST_UNFINISHED  ? "unfinished"
+                       : status == SIM_ST_NO_CAPACITY ? "no_capacity"
+                                                      : dvm_customer_status_name(status);
     if (ok) {
         w->sum->jobs_completed++;
         w->lat_job[w->n_job++] = cj->end_us - cj->arrival_us;
     } else {
         w->sum->jobs_failed++;
-        const char *name = status == SIM_ST_NO_PROVIDER ? "no_provider"
-                           : status == SIM_ST_MINT_FAILED ? "mint_failed"
-                           : status == SIM_ST_UNFINISHED  ? "unfinished"
-                                                          : dvm_customer_status_name(status);
         size_t i;
         for (i = 0; i < w->sum->n_failed; i++)
             if (!strcmp(w->sum->failed[i].name, name))
@@ -837,7 +838,7 @@ static void cjob_finish(world *w, uint32_t cji, uint8_t status)
                          (unsigned long long)(cj->first_chunk_us ? cj->first_chunk_us - cj->arrival_us : 0),
                          (unsigned long long)(cj->end_us - cj->arrival_us), (unsigned long long)cj->chunks,
                          (unsigned long long)cj->sats_paid,
-                         ok ? "ok" : w->sum->failed[w->sum->n_failed ? w->sum->n_failed - 1 : 0].name);
+                         name);
         w->sinks->csv(w->sinks->ctx, "jobs", line, (size_t)n);
     }
 }
@@ -888,7 +889,12 @@ static void customer_done(world *w, uint32_t idx, dvm_customer_status st)
         start_attempt(w, j->cj);
         return;
     }
-    cjob_finish(w, j->cj, (uint8_t)st);
+    /* every provider tried was full: a load outcome, told apart from other
+     * provider errors */
+    if (st == DVM_CUSTOMER_PROVIDER_ERROR && !strncmp(dvm_customer_reason(j->cs), "No capacity", 11))
+        cjob_finish(w, j->cj, SIM_ST_NO_CAPACITY);
+    else
+        cjob_finish(w, j->cj, (uint8_t)st);
 }
 
 static void drain_customer(world *w, uint32_t idx)
@@ -965,10 +971,12 @@ static uint32_t choose_provider(world *w, uint32_t avoid)
         return p;
     }
     /* look at choice_sample providers on the topic (power of d choices) */
-    uint64_t k = sc->customers.choice_sample < P ? sc->customers.choice_sample : P;
+    bool all = sc->customers.choice_sample >= P; /* sees every provider */
+    uint64_t k = all ? P : sc->customers.choice_sample;
+    uint64_t start = sim_rng_below(&w->rng, P); /* ties go to a random one */
     uint32_t best = UINT32_MAX;
     for (uint64_t i = 0; i < k; i++) {
-        uint32_t p = (uint32_t)sim_rng_below(&w->rng, P);
+        uint32_t p = all ? (uint32_t)((start + i) % P) : (uint32_t)sim_rng_below(&w->rng, P);
         if (p == avoid && P > 1)
             continue;
         if (best == UINT32_MAX)
@@ -1549,10 +1557,19 @@ static void check_invariants(world *w, bool drained)
             violation(w, "double_spend_caught", "a token accepted %u times went to claim %u times",
                       t->accepted, t->claimed_ok + t->claimed_refused);
     }
-    /* no adversaries, no faults: every job completes */
-    if (!w->adversaries && !w->faults && drained && s->jobs_completed != s->jobs_started)
-        violation(w, "all_jobs_complete", "%llu of %llu jobs completed",
-                  (unsigned long long)s->jobs_completed, (unsigned long long)s->jobs_started);
+    /* no adversaries, no faults: every job completes, except those the
+     * swarm's size or the customer's own offer checks explain (all
+     * providers tried were full; price over MAX_SATS_PER_CHUNK; budget below
+     * one payment) */
+    uint64_t explained = 0;
+    for (size_t i = 0; i < s->n_failed; i++)
+        if (!strcmp(s->failed[i].name, "no_capacity") || !strcmp(s->failed[i].name, "price_too_high") ||
+            !strcmp(s->failed[i].name, "budget_too_small"))
+            explained += s->failed[i].count;
+    if (!w->adversaries && !w->faults && drained && s->jobs_completed + explained != s->jobs_started)
+        violation(w, "all_jobs_complete", "%llu of %llu jobs completed (%llu refused for capacity, price or budget)",
+                  (unsigned long long)s->jobs_completed, (unsigned long long)s->jobs_started,
+                  (unsigned long long)explained);
 }
 
 static void provider_csv(world *w)
@@ -1734,7 +1751,8 @@ dvm_err sim_run(const sim_scenario *sc, const sim_sinks *sinks, sim_summary *sum
         sim_pay_set_now(w->pay, NOW_MS(w));
         summary->events++;
         if (sinks && sinks->progress && !(summary->events & 0xffff))
-            sinks->progress(sinks->ctx, w->now_us, w->limit_us, summary->events);
+            sinks->progress(sinks->ctx, summary->jobs_completed + summary->jobs_failed, sc->jobs, w->now_us,
+                            summary->events);
         switch (ev.kind) {
         case EV_ARRIVAL: on_arrival(w); break;
         case EV_CONNECTED: on_connected_ev(w, ev.a, ev.b); break;

@@ -19,6 +19,7 @@ function oneRun(chunkBytes, n) {
   let pending = '';
   let buffer = '';
   let chunks = 0, credit = n, bytes = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const consume = (s) => {
     buffer += s;
@@ -41,8 +42,10 @@ function oneRun(chunkBytes, n) {
   }
   if (pending) consume(pending);
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cu = process.cpuUsage(c0); // all threads (JIT, GC helpers too), user + system
+  const dc = (cu.user + cu.system) / 1e6;
   if (chunks !== n || credit !== 0 || bytes !== n * chunkBytes) throw new Error('miscount');
-  return { msgs: n / dt, mbps: (n * (chunkBytes + 0)) / dt / 1e6 };
+  return { msgs: n / dt, cpu: dc > 0 ? n / dc : n / dt, mbps: (n * (chunkBytes + 0)) / dt / 1e6 };
 }
 
 function median(v) { const s = [...v].sort((a, b) => a - b); const k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; }
@@ -50,8 +53,8 @@ function median(v) { const s = [...v].sort((a, b) => a - b); const k = s.length 
 for (const cb of [16, 64, 1024]) {
   const n = Math.max(1000, Math.round((cb >= 1024 ? 100000 : 1000000) * scale));
   oneRun(cb, Math.min(n, 20000)); // warm up the JIT
-  const rates = [], mb = [];
-  for (let r = 0; r < runs; r++) { const x = oneRun(cb, n); rates.push(x.msgs); mb.push(x.mbps); }
+  const rates = [], mb = [], cpu = [];
+  for (let r = 0; r < runs; r++) { const x = oneRun(cb, n); rates.push(x.msgs); mb.push(x.mbps); cpu.push(x.cpu); }
   const s = [...rates].sort((a, b) => a - b);
-  console.log(JSON.stringify({ bench: 'chunk', impl: 'node', chunk_bytes: cb, msgs_per_s: Math.round(median(rates)), MBps: +median(mb).toFixed(1), runs, min: Math.round(s[0]), max: Math.round(s[s.length - 1]), peak_rss_kb: Math.round(process.resourceUsage().maxRSS) }));
+  console.log(JSON.stringify({ bench: 'chunk', impl: 'node', chunk_bytes: cb, msgs_per_s: Math.round(median(rates)), MBps: +median(mb).toFixed(1), cpu_msgs_per_s: Math.round(median(cpu)), runs, min: Math.round(s[0]), max: Math.round(s[s.length - 1]), peak_rss_kb: Math.round(process.resourceUsage().maxRSS) }));
 }

@@ -146,17 +146,26 @@ static void begin(dvm_provider *p)
     }
 }
 
+/* Grow the action queue (rare: kept out of line so push stays small). */
+static __attribute__((noinline)) dvm_err grow_actions(dvm_provider *p)
+{
+    if (p->acap >= MAX_ACTIONS)
+        return DVM_ERR_LIMIT;
+    size_t ncap = p->acap * 2;
+    pact *n = realloc(p->acts, ncap * sizeof *n);
+    if (!n)
+        return DVM_ERR_NOMEM;
+    p->acts = n;
+    p->acap = ncap;
+    return DVM_OK;
+}
+
 static inline dvm_err push(dvm_provider *p, pact a)
 {
     if (p->acount == p->acap) {
-        if (p->acap >= MAX_ACTIONS)
-            return DVM_ERR_LIMIT;
-        size_t ncap = p->acap * 2;
-        pact *n = realloc(p->acts, ncap * sizeof *n);
-        if (!n)
-            return DVM_ERR_NOMEM;
-        p->acts = n;
-        p->acap = ncap;
+        dvm_err e = grow_actions(p);
+        if (e)
+            return e;
     }
     p->acts[p->acount++] = a;
     return DVM_OK;
@@ -169,7 +178,7 @@ static dvm_err act(dvm_provider *p, dvm_provider_action_type t)
     return push(p, a);
 }
 
-static dvm_err send(dvm_provider *p, dvm_msg_type mt, uint64_t n1, uint64_t n2, dvm_sref s)
+static inline dvm_err send(dvm_provider *p, dvm_msg_type mt, uint64_t n1, uint64_t n2, dvm_sref s)
 {
     pact a = {0};
     a.type = DVM_PACT_SEND;
@@ -180,7 +189,7 @@ static dvm_err send(dvm_provider *p, dvm_msg_type mt, uint64_t n1, uint64_t n2, 
     return push(p, a);
 }
 
-static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
+static inline const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
 {
     switch (w) {
     case W_SCRATCH: return &p->scratch;
@@ -191,7 +200,7 @@ static const dvm_buf *buf_of(const dvm_provider *p, uint8_t w)
     }
 }
 
-static dvm_str str_of(const dvm_provider *p, dvm_sref r)
+static inline dvm_str str_of(const dvm_provider *p, dvm_sref r)
 {
     return dvm_sref_resolve(buf_of(p, r.where), r);
 }
@@ -214,6 +223,15 @@ bool dvm_provider_next_action(dvm_provider *p, dvm_provider_action *out)
     const pact *a = &p->acts[p->ahead++];
     zero_action(out);
     out->type = a->type;
+    if (a->type == DVM_PACT_SEND && a->mtype == DVM_MSG_CHUNK) { /* the hot path */
+        dvm_msg *m = &out->msg;
+        m->type = DVM_MSG_CHUNK;
+        m->id = dvm_provider_job_id(p);
+        m->data = dvm_sref_resolve(&p->output, a->s); /* chunks live in output */
+        m->has_seq = p->cfg.send_seq;
+        m->seq = a->n1;
+        return true;
+    }
     switch (a->type) {
     case DVM_PACT_SEND: {
         dvm_msg *m = &out->msg;
@@ -648,10 +666,13 @@ static dvm_err utf8_fix(dvm_buf *tmp, dvm_buf *out, const uint8_t *part, size_t 
     size_t n = tmp->len, i = 0;
     while (i < n) {
         size_t k = dvm_utf8_seq_len(s + i, n - i);
-        if (k) {
-            if ((e = dvm_buf_append(out, s + i, k)))
+        if (k) { /* a run of valid sequences: one append */
+            size_t j = i + k;
+            while (j < n && (k = dvm_utf8_seq_len(s + j, n - j)) != 0)
+                j += k;
+            if ((e = dvm_buf_append(out, s + i, j - i)))
                 return e;
-            i += k;
+            i = j;
         } else if (utf8_prefix(s + i, n - i)) {
             *nnew = n - i;
             memcpy(newpart, s + i, n - i);
@@ -672,7 +693,9 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
         return DVM_ERR_STATE;
     uint8_t newpart[4];
     size_t nnew = 0;
-    if (p->cfg.fix_utf8) {
+    /* Common case: nothing held from the previous chunk and this one is
+     * whole, valid UTF-8: use it as is (no copy). */
+    if (p->cfg.fix_utf8 && !(p->npart == 0 && dvm_utf8_valid((const uint8_t *)data, len))) {
         dvm_err e = utf8_fix(&p->fixtmp, &p->fixout, p->part, p->npart, data, len, newpart, &nnew);
         if (e)
             return e;

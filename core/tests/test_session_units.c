@@ -413,6 +413,39 @@ static void feed_chunk(dvm_customer *c, uint64_t seq, bool has, dvm_err want)
     cr_assert_eq(dvm_customer_handle_msg(c, &m, 3), want, "seq %llu", (unsigned long long)seq);
 }
 
+/* Messages are matched to the job by id, compared 8 bytes at a time: an id
+ * of any length that differs in any one byte is another job's. */
+Test(customer, other_job_ids_are_not_found)
+{
+    char id[48], other[48];
+    for (size_t n = 1; n < sizeof id; n++) {
+        for (size_t i = 0; i < n; i++)
+            id[i] = (char)('a' + (i * 7) % 26);
+        id[n] = 0;
+        dvm_customer *c = dvm_customer_new(NULL, NULL);
+        cr_assert_eq(dvm_customer_start(c, dvm_str_c(id), 5100, dvm_str_c("x"), 10, 0), DVM_OK);
+        for (size_t k = 0; k < n; k++) {
+            memcpy(other, id, n + 1);
+            other[k] = (char)(other[k] == 'z' ? 'y' : other[k] + 1);
+            dvm_msg o = mk(DVM_MSG_OFFER, other);
+            o.sats_per_chunk = 1;
+            o.chunks_per_payment = 10;
+            cr_assert_eq(dvm_customer_handle_msg(c, &o, 1), DVM_ERR_NOT_FOUND, "len %zu at %zu", n, k);
+        }
+        dvm_msg shorter = mk(DVM_MSG_OFFER, "");
+        shorter.id.ptr = id;
+        shorter.id.len = n - 1;
+        shorter.sats_per_chunk = 1;
+        shorter.chunks_per_payment = 10;
+        cr_assert_eq(dvm_customer_handle_msg(c, &shorter, 1), DVM_ERR_NOT_FOUND);
+        dvm_msg o = mk(DVM_MSG_OFFER, id);
+        o.sats_per_chunk = 1;
+        o.chunks_per_payment = 10;
+        cr_assert_eq(dvm_customer_handle_msg(c, &o, 1), DVM_OK, "len %zu", n);
+        dvm_customer_free(c);
+    }
+}
+
 Test(customer, seq_gap_is_an_error)
 {
     dvm_customer *c = offered(NULL, 100, 1, 10);

@@ -110,6 +110,196 @@ Test(wire_codec, chunk_encoder_matches_general_encoder)
         }
 }
 
+/* ---- string scanning at every length and position ------------------------ */
+
+/* Independent references: UTF-8 by decoding code points (RFC 3629), and
+ * JSON.stringify's QuoteJSONString byte by byte. */
+static bool ref_utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 3, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i < k)
+            return false;
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+static size_t ref_quote(const uint8_t *s, size_t n, char *out)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b"
+                      : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t" : NULL;
+        if (e) {
+            memcpy(out + o, e, 2);
+            o += 2;
+        } else if (c < 0x20) {
+            o += (size_t)sprintf(out + o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    return o;
+}
+
+/* The chunk encoder has two paths (one pass when the buffer has room for
+ * the worst case, else measure + exact reservation) and the scanners have
+ * 16-byte, 8-byte and tail cases: put each special byte sequence at every
+ * position of plain strings of every length up to 70, in id and in data,
+ * and compare both paths and the decoder with the references. */
+Test(wire_codec, string_scanning_every_length_and_position)
+{
+    static const struct {
+        const char *b;
+        size_t n;
+    } sp[] = {
+        {"\"", 1}, {"\\", 1}, {"\n", 1}, {"\x01", 1}, {"\x1f", 1}, {"\0", 1}, {"\x7f", 1},
+        {"/", 1}, {"\xc3\xa9", 2}, {"\xe2\x80\xa8", 3}, {"\xf0\x9f\x98\x80", 4},
+        {"\xc3", 1}, {"\x80", 1}, {"\xed\xa0\x80", 3}, {"\xc0\xaf", 2}, {"\xf4\x90\x80\x80", 4},
+        {"\xe2\x80", 2}, {"\xff", 1},
+    };
+    static uint8_t str[96];
+    static char want[1024], wref[700];
+    dvm_msg_decoder dec;
+    dvm_msg_decoder_init(&dec, 0);
+    size_t checked = 0;
+    for (size_t L = 0; L <= 70; L++)
+        for (size_t k = 0; k <= L; k++)
+            for (size_t t = 0; t < sizeof sp / sizeof sp[0]; t++)
+                for (int in_id = 0; in_id < 2; in_id++) {
+                    for (size_t i = 0; i < L; i++)
+                        str[i] = (uint8_t)('a' + (i % 26));
+                    size_t n = L;
+                    if (k < L) { /* insert the special at k */
+                        memmove(str + k + sp[t].n, str + k, L - k);
+                        memcpy(str + k, sp[t].b, sp[t].n);
+                        n = L + sp[t].n;
+                    } else if (t > 0) {
+                        continue; /* the plain string once per length */
+                    }
+                    bool valid = ref_utf8_valid(str, n);
+                    cr_assert_eq(dvm_utf8_valid(str, n), valid, "utf8 L=%zu k=%zu t=%zu", L, k, t);
+                    dvm_str s = {(const char *)str, n}, other = S("job-0123456789abcdef");
+                    dvm_str id = in_id ? s : other, data = in_id ? other : s;
+                    /* reference line */
+                    size_t w = (size_t)sprintf(want, "{\"type\":\"chunk\",\"id\":");
+                    w += ref_quote((const uint8_t *)id.ptr, id.len, want + w);
+                    w += (size_t)sprintf(want + w, ",\"data\":");
+                    w += ref_quote((const uint8_t *)data.ptr, data.len, want + w);
+                    w += (size_t)sprintf(want + w, ",\"seq\":%zu}\n", 100 + L);
+                    dvm_buf exact, roomy;
+                    dvm_buf_init(&exact, 0);
+                    dvm_buf_init(&roomy, 0);
+                    cr_assert_eq(dvm_buf_reserve(&roomy, 8 * n + 256), DVM_OK);
+                    dvm_err e1 = dvm_msg_encode_chunk(&exact, id, data, true, 100 + L);
+                    dvm_err e2 = dvm_msg_encode_chunk(&roomy, id, data, true, 100 + L);
+                    cr_assert_eq(e1, valid ? DVM_OK : DVM_ERR_INVALID, "L=%zu k=%zu t=%zu", L, k, t);
+                    cr_assert_eq(e2, e1, "one-pass path: L=%zu k=%zu t=%zu", L, k, t);
+                    if (valid) {
+                        cr_assert(exact.len == w && memcmp(exact.data, want, w) == 0,
+                                  "exact path L=%zu k=%zu t=%zu id=%d: %.*s", L, k, t, in_id,
+                                  (int)exact.len, (const char *)exact.data);
+                        cr_assert(roomy.len == w && memcmp(roomy.data, want, w) == 0,
+                                  "one-pass path L=%zu k=%zu t=%zu id=%d: %.*s", L, k, t, in_id,
+                                  (int)roomy.len, (const char *)roomy.data);
+                        /* the fast decoder gives the strings back */
+                        dvm_msg m;
+                        cr_assert_eq(dvm_msg_decode_fast(&dec, roomy.data, roomy.len - 1, &m), DVM_OK);
+                        cr_assert(m.id.len == id.len && memcmp(m.id.ptr, id.ptr, id.len) == 0);
+                        cr_assert(m.data.len == data.len &&
+                                  (data.len == 0 || memcmp(m.data.ptr, data.ptr, data.len) == 0));
+                        cr_assert_eq(m.seq, 100 + L);
+                        /* without escapes the view points into the line */
+                        size_t q = ref_quote((const uint8_t *)s.ptr, s.len, wref);
+                        const char *sv = in_id ? m.id.ptr : m.data.ptr;
+                        bool in_line = sv >= (const char *)roomy.data &&
+                                       sv < (const char *)roomy.data + roomy.len;
+                        cr_assert_eq(in_line, q == s.len + 2, "zero copy L=%zu k=%zu t=%zu", L, k, t);
+                    } else {
+                        cr_assert_eq(exact.len, 0);
+                        cr_assert_eq(roomy.len, 0);
+                    }
+                    dvm_buf_free(&exact);
+                    dvm_buf_free(&roomy);
+                    checked++;
+                }
+    cr_assert_gt(checked, 80000);
+    dvm_msg_decoder_free(&dec);
+}
+
+/* seq of every length: the fast path reads 1..16 digits (8 at a time) and
+ * leaves anything else to jansson. */
+Test(wire_codec, fast_path_seq_every_length)
+{
+    dvm_msg_decoder d;
+    dvm_msg_decoder_init(&d, 0);
+    char line[128], digits[24];
+    uint64_t v = 0;
+    for (int n = 1; n <= 17; n++) {
+        v = v * 10 + (uint64_t)(n % 9 + 1); /* 1, 12, 123, ... no zero digit */
+        snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+        snprintf(line, sizeof line, "{\"type\":\"chunk\",\"id\":\"j\",\"data\":\"x\",\"seq\":%s}", digits);
+        dvm_msg m;
+        dvm_err e = dvm_msg_decode_fast(&d, line, strlen(line), &m);
+        if (n <= 15 || (n == 16 && v <= DVM_JSON_MAX_SAFE_INT)) {
+            cr_assert_eq(e, DVM_OK, "%d digits", n);
+            cr_assert(m.has_seq && m.seq == v, "%d digits: %llu", n, (unsigned long long)m.seq);
+        } else {
+            cr_assert_eq(e, DVM_ERR_AGAIN, "%d digits", n);
+        }
+        /* a non-digit at any position, or a leading zero: not the fast path */
+        size_t at = strlen(line) - 1 - (size_t)n;
+        for (int k = 0; k < n; k++) {
+            static const char bad[] = {'/', ':', 'a', ' ', '.', '-'};
+            for (size_t b = 0; b < sizeof bad; b++) {
+                char c = line[at + (size_t)k];
+                line[at + (size_t)k] = bad[b];
+                cr_assert_eq(dvm_msg_decode_fast(&d, line, strlen(line), &m), DVM_ERR_AGAIN,
+                             "%d digits, '%c' at %d", n, bad[b], k);
+                line[at + (size_t)k] = c;
+            }
+        }
+        char c = line[at];
+        line[at] = '0';
+        cr_assert_eq(dvm_msg_decode_fast(&d, line, strlen(line), &m), DVM_ERR_AGAIN);
+        line[at] = c;
+    }
+    const char *max = "{\"type\":\"chunk\",\"id\":\"j\",\"data\":\"x\",\"seq\":9007199254740991}";
+    const char *over = "{\"type\":\"chunk\",\"id\":\"j\",\"data\":\"x\",\"seq\":9007199254740992}";
+    dvm_msg m;
+    cr_assert_eq(dvm_msg_decode_fast(&d, max, strlen(max), &m), DVM_OK);
+    cr_assert_eq(m.seq, DVM_JSON_MAX_SAFE_INT);
+    cr_assert_eq(dvm_msg_decode_fast(&d, over, strlen(over), &m), DVM_ERR_AGAIN);
+    dvm_msg_decoder_free(&d);
+}
+
 /* ---- round trips --------------------------------------------------------- */
 
 static const dvm_str k_strings[] = {

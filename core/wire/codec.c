@@ -277,6 +277,41 @@ static int hexval(uint8_t c)
     return -1;
 }
 
+/* Value of the last k (1..8) bytes of the 8 at p when they are all ASCII
+ * digits (false otherwise), eight digits at a time in one 64-bit word: the
+ * bytes before them are replaced by '0' (leading zeros), the word is
+ * checked to be all digits, then digit pairs, quads and the octet are
+ * combined with multiplications (byte 0, the first digit, is the most
+ * significant). Little-endian; a digit loop elsewhere. */
+static inline bool digits8(const uint8_t *p, size_t k, uint64_t *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t zeros = 0x3030303030303030ULL, high = 0xF0F0F0F0F0F0F0F0ULL;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t pad = k == 8 ? 0 : ((uint64_t)1 << (8 * (8 - k))) - 1; /* lanes before */
+    w = (w & ~pad) | (zeros & pad);
+    /* every lane 0x30..0x39: high nibble 3, and adding 6 keeps it 3 */
+    if ((w & high) != zeros || ((w + 0x0606060606060606ULL) & high) != zeros)
+        return false;
+    w -= zeros;
+    w = (w * 10 + (w >> 8)) & 0x00FF00FF00FF00FFULL;        /* 4 pairs */
+    w = (w * 100 + (w >> 16)) & 0x0000FFFF0000FFFFULL;      /* 2 quads */
+    *out = (w * 10000 + (w >> 32)) & 0xFFFFFFFFULL;         /* 1 octet */
+    return true;
+#else
+    uint64_t v = 0;
+    for (size_t i = 8 - k; i < 8; i++) {
+        unsigned c = (unsigned)p[i] - '0';
+        if (c > 9)
+            return false;
+        v = v * 10 + c;
+    }
+    *out = v;
+    return true;
+#endif
+}
+
 /* State of one fast decode: the scratch is reserved (line length, enough
  * for every decoded string of the line, which is never longer than its
  * source) only when a string has an escape and must be copied. */
@@ -398,8 +433,19 @@ static const char k_prefix[] = "{\"type\":\"chunk\",\"id\":\"";
 static const char k_data[] = ",\"data\":\"";
 static const char k_seq[] = ",\"seq\":";
 
-dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
-                            dvm_msg *out)
+/* A dvm_msg with every field zero. Copied in two fixed-size halves:
+ * compilers emit a few vector moves for each, where one memset of the
+ * whole struct becomes a `rep stos` that is slow to start. */
+static const dvm_msg k_zero_msg;
+static inline void zero_msg(dvm_msg *m)
+{
+    const size_t h = sizeof *m / 2;
+    memcpy(m, &k_zero_msg, h);
+    memcpy((char *)m + h, (const char *)&k_zero_msg + h, sizeof *m - h);
+}
+
+DVM_JSCAN_INLINE dvm_err decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
+                                     dvm_msg *out)
 {
     const uint8_t *p = line, *end = p + len;
     const size_t np = sizeof k_prefix - 1, nd = sizeof k_data - 1, ns = sizeof k_seq - 1;
@@ -424,11 +470,17 @@ dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
         size_t digits = (size_t)(end - 1 - p);
         if (digits > 16 || *p < '1' || *p > '9')
             return DVM_ERR_AGAIN;
-        for (size_t k = 0; k < digits; k++) {
-            unsigned v = (unsigned)p[k] - '0';
-            if (v > 9)
+        /* The digits end at end-1 and the line starts at least 37 bytes
+         * before them, so the 16 bytes before end-1 are all in the line. */
+        uint64_t lo, hi;
+        if (digits <= 8) {
+            if (!digits8(end - 9, digits, &lo))
                 return DVM_ERR_AGAIN;
-            seq = seq * 10 + v;
+            seq = lo;
+        } else {
+            if (!digits8(end - 9, 8, &lo) || !digits8(end - 17, digits - 8, &hi))
+                return DVM_ERR_AGAIN;
+            seq = hi * 100000000u + lo;
         }
         if (seq > DVM_JSON_MAX_SAFE_INT)
             return DVM_ERR_AGAIN;
@@ -438,7 +490,7 @@ dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
     if (end - p != 1 || *p != '}')
         return DVM_ERR_AGAIN;
 
-    memset(out, 0, sizeof *out);
+    zero_msg(out);
     out->type = DVM_MSG_CHUNK;
     out->id = id;
     out->data = data;
@@ -448,10 +500,16 @@ dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
     return DVM_OK;
 }
 
+dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
+                            dvm_msg *out)
+{
+    return decode_fast(d, line, len, out);
+}
+
 dvm_err dvm_msg_decode(dvm_msg_decoder *d, const void *line, size_t len, dvm_msg *out,
                        char *reason, size_t reason_cap)
 {
-    if (dvm_msg_decode_fast(d, line, len, out) == DVM_OK) {
+    if (decode_fast(d, line, len, out) == DVM_OK) {
         if (reason && reason_cap)
             reason[0] = '\0';
         return DVM_OK;
@@ -520,78 +578,25 @@ static inline uint8_t *put_escape(uint8_t *d, uint8_t c)
     return d;
 }
 
-/* One pass: write the JSON string of s[0..n) (quotes included) at d, which
- * has room for 6n + 2 bytes (every byte escapes to at most 6), checking
- * UTF-8 on the way. Plain bytes are copied 16 at a time while they are
- * scanned. Returns the end, or NULL when s is not valid UTF-8 (bytes were
- * written at d then, but the caller does not count them). */
-static uint8_t *put_json_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
+/* One pass, general case: continue writing the JSON string of s[0..n)
+ * from source offset i at d (the opening quote and s[0..i) are written),
+ * checking UTF-8; d has room for 6 bytes per source byte left + 1. Writes
+ * the closing quote. Returns the end, or NULL when s is not valid UTF-8. */
+static uint8_t *put_json_str_rest(uint8_t *d, const uint8_t *s, size_t i, size_t n)
 {
-    *d++ = '"';
-    if (n == 0) { /* s may be NULL: no arithmetic on it */
-        *d++ = '"';
-        return d;
-    }
-    size_t i = 0;
-#if defined(DVM_JSCAN_SSE2)
-    /* true when the 16 source bytes before s+i were copied unchanged to
-     * the 16 output bytes before d (a clean block was just copied) */
-    bool verbatim16 = false;
-#endif
-    for (;;) {
-#if defined(DVM_JSCAN_SSE2)
-        while (n - i >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            _mm_storeu_si128((__m128i *)(void *)d, v);
-            unsigned m = dvm_jscan_bad16v(v);
-            if (m) {
-                size_t k = (size_t)__builtin_ctz(m);
-                i += k;
-                d += k;
-                goto special;
-            }
-            i += 16;
-            d += 16;
-            verbatim16 = true;
-        }
+    while (i < n) {
+        size_t k = dvm_jscan_plain(s + i, n - i);
+        if (k < 16)
+            dvm_jscan_copy_short(d, s + i, k);
+        else
+            memcpy(d, s + i, k);
+        i += k;
+        d += k;
         if (i >= n)
             break;
-        if (verbatim16) {
-            /* Tail of < 16 bytes: take the last 16 source bytes, which
-             * overlap the block just copied, and store them at the same
-             * offset back in the output (rewriting equal bytes). */
-            size_t back = 16 - (n - i);
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
-            _mm_storeu_si128((__m128i *)(void *)(d - back), v);
-            unsigned m = dvm_jscan_bad16v(v) >> back;
-            if (!m) {
-                d += n - i;
-                break;
-            }
-            size_t k = (size_t)__builtin_ctz(m);
-            i += k;
-            d += k;
-            goto special;
-        }
-#endif
-        {
-            size_t k = dvm_jscan_plain(s + i, n - i);
-            if (k < 16)
-                dvm_jscan_copy_short(d, s + i, k);
-            else
-                memcpy(d, s + i, k);
-            i += k;
-            d += k;
-            if (i >= n)
-                break;
-        }
-    special:;
-#if defined(DVM_JSCAN_SSE2)
-        verbatim16 = false;
-#endif
         uint8_t c = s[i];
         if (c >= 0x80) {
-            size_t k = dvm_jscan_utf8_seq(s + i, n - i);
+            k = dvm_jscan_utf8_seq(s + i, n - i);
             if (k == 0)
                 return NULL;
             dvm_jscan_copy_short(d, s + i, k);
@@ -601,11 +606,55 @@ static uint8_t *put_json_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
             d = put_escape(d, c);
             i++;
         }
-        if (i >= n)
-            break;
     }
     *d++ = '"';
     return d;
+}
+
+/* One pass: write the JSON string of s[0..n) (quotes included) at d, which
+ * has room for 6n + 2 bytes (every byte escapes to at most 6), checking
+ * UTF-8 on the way. Plain bytes are copied 16 at a time while they are
+ * scanned; the first byte that is not plain hands over to
+ * put_json_str_rest. Returns the end, or NULL when s is not valid UTF-8
+ * (bytes were written at d then, but the caller does not count them). */
+DVM_JSCAN_INLINE uint8_t *put_json_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
+{
+    *d++ = '"';
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        size_t i = 0;
+        for (; n - i >= 16; i += 16, d += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            _mm_storeu_si128((__m128i *)(void *)d, v);
+            unsigned m = dvm_jscan_bad16v(v);
+            if (m) {
+                size_t k = (size_t)__builtin_ctz(m);
+                return put_json_str_rest(d + k, s, i + k, n);
+            }
+        }
+        if (i < n) {
+            /* Tail of < 16 bytes: the last 16 source bytes overlap the
+             * clean block just copied unchanged, so store them at the same
+             * distance back in the output (rewriting equal bytes). */
+            size_t back = 16 - (n - i);
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+            _mm_storeu_si128((__m128i *)(void *)(d - back), v);
+            unsigned m = dvm_jscan_bad16v(v) >> back;
+            if (m) {
+                size_t k = (size_t)__builtin_ctz(m);
+                return put_json_str_rest(d + k, s, i + k, n);
+            }
+            d += n - i;
+        }
+        *d++ = '"';
+        return d;
+    }
+#endif
+    if (n == 0) { /* s may be NULL: no arithmetic on it */
+        *d++ = '"';
+        return d;
+    }
+    return put_json_str_rest(d, s, 0, n);
 }
 
 /* Bytes JSON.stringify writes for s[0..n) including both quotes, checking
@@ -683,8 +732,8 @@ static inline uint8_t *put_key(uint8_t *d, const char *name, size_t n)
     return d;
 }
 
-static inline dvm_err encode_chunk(dvm_buf *out, const dvm_str *idp, const dvm_str *datap,
-                                   bool has_seq, uint64_t seq)
+DVM_JSCAN_INLINE dvm_err encode_chunk(dvm_buf *out, const dvm_str *idp, const dvm_str *datap,
+                                      bool has_seq, uint64_t seq)
 {
     const dvm_str id = *idp, data = *datap;
     /* {"type":"chunk","id":ID,"data":DATA[,"seq":N]}\n */

@@ -133,35 +133,22 @@ static inline size_t dvm_jscan_utf8_seq(const uint8_t *s, size_t avail)
     return 0;
 }
 
-/* Index of the first byte of p[0..n) that is not plain, or n when all
- * are. p may be NULL when n == 0. */
 #if defined(__GNUC__)
 #define DVM_JSCAN_INLINE static inline __attribute__((always_inline))
+#define DVM_JSCAN_NOINLINE static __attribute__((noinline, unused))
 #else
 #define DVM_JSCAN_INLINE static inline
+#define DVM_JSCAN_NOINLINE static
 #endif
 
-DVM_JSCAN_INLINE size_t dvm_jscan_plain(const uint8_t *p, size_t n)
+/* dvm_jscan_plain for any n, 8 bytes at a time (the SSE2-less path, and
+ * short or leftover pieces). Kept out of line so the 16-byte hot path does
+ * not carry its constants and registers. */
+DVM_JSCAN_NOINLINE size_t dvm_jscan_plain_words(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     if (n == 0)
         return 0;
-#if defined(DVM_JSCAN_SSE2)
-    if (n >= 16) {
-        for (; n - i >= 16; i += 16) {
-            unsigned m = dvm_jscan_bad16(p + i);
-            if (m)
-                return i + (size_t)__builtin_ctz(m);
-        }
-        if (i < n) { /* the last 16 bytes again; the ones seen are plain */
-            size_t s = n - 16;
-            unsigned m = dvm_jscan_bad16(p + s) >> (i - s);
-            if (m)
-                return i + (size_t)__builtin_ctz(m);
-        }
-        return n;
-    }
-#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (n >= 8) {
         for (; n - i >= 8; i += 8) {
@@ -191,6 +178,30 @@ DVM_JSCAN_INLINE size_t dvm_jscan_plain(const uint8_t *p, size_t n)
     }
 #endif
     return dvm_jscan_plain_scalar(p, i, n);
+}
+
+/* Index of the first byte of p[0..n) that is not plain, or n when all
+ * are. p may be NULL when n == 0. */
+DVM_JSCAN_INLINE size_t dvm_jscan_plain(const uint8_t *p, size_t n)
+{
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        size_t i = 0;
+        for (; n - i >= 16; i += 16) {
+            unsigned m = dvm_jscan_bad16(p + i);
+            if (m)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        if (i < n) { /* the last 16 bytes again; the ones seen are plain */
+            size_t s = n - 16;
+            unsigned m = dvm_jscan_bad16(p + s) >> (i - s);
+            if (m)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        return n;
+    }
+#endif
+    return dvm_jscan_plain_words(p, n);
 }
 
 #endif

@@ -400,3 +400,66 @@ Test(sim_run, pcap_is_read_by_tshark, .timeout = 120)
     unlink(out);
     rmdir(dir);
 }
+
+Test(sim_run, cheapest_choice_picks_the_lowest_price, .timeout = 120)
+{
+    sim_scenario sc;
+    /* every customer sees all 12 providers: each job goes to a cheapest one */
+    const char *sets[] = {"customers.choice=cheapest", "customers.choice_sample=1000", "providers.max_jobs=100",
+                          "providers.sats_per_chunk_min=1", "providers.sats_per_chunk_max=3", NULL};
+    small(&sc, sets);
+    mem_sink m = {0};
+    sim_summary s;
+    run(&sc, &m, &s);
+    no_violations(&s);
+    cr_assert_eq(dvm_buf_putc(&m.providers_csv, 0), DVM_OK);
+    /* provider,behaviour,sats_per_chunk,jobs,... */
+    char *line = strchr((char *)m.providers_csv.data, '\n') + 1;
+    unsigned min_price = 99, busy_max_price = 0, busy = 0;
+    while (*line) {
+        unsigned id, price;
+        unsigned long long jobs;
+        char beh[32];
+        cr_assert_eq(sscanf(line, "%u,%31[^,],%u,%llu,", &id, beh, &price, &jobs), 4);
+        if (price < min_price)
+            min_price = price;
+        if (jobs) {
+            busy++;
+            if (price > busy_max_price)
+                busy_max_price = price;
+        }
+        line = strchr(line, '\n') + 1;
+    }
+    cr_assert_gt(busy, 0);
+    cr_assert_eq(busy_max_price, min_price, "a job went to a provider dearer than the cheapest");
+    mem_free(&m);
+}
+
+Test(sim_run, invariant_checker_reports_jobs_that_do_not_complete, .timeout = 120)
+{
+    /* providers that refuse every payment (held-value bound of 1 sat, and
+     * this simulator's agents claim only when a job ends): honest peers, no
+     * faults, yet no job completes — the checker must say so */
+    sim_scenario sc;
+    const char *sets[] = {"providers.max_unclaimed_sats=1", NULL};
+    small(&sc, sets);
+    sim_summary s;
+    run(&sc, NULL, &s);
+    cr_assert_eq(s.jobs_completed, 0);
+    cr_assert_eq(s.n_violations, 1);
+    cr_assert_str_eq(s.violations[0].name, "all_jobs_complete");
+}
+
+Test(sim_run, capacity_refusals_are_told_apart, .timeout = 120)
+{
+    /* one slot per provider, two providers, many customers at once */
+    sim_scenario sc;
+    const char *sets[] = {"providers.count=2", "providers.max_jobs=1", "customers.arrival_rate_hz=1000",
+                          "customers.retries=1", NULL};
+    small(&sc, sets);
+    sim_summary s;
+    run(&sc, NULL, &s);
+    no_violations(&s); /* refusals for capacity do not break all_jobs_complete */
+    cr_assert_gt(failed(&s, "no_capacity"), 0);
+    cr_assert_eq(s.jobs_completed + failed(&s, "no_capacity"), s.jobs_started);
+}

@@ -976,6 +976,20 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 
+    /* pipeline: hold the sub-task budgets of max_jobs jobs up front, so a
+     * job does not wait for a mint quote (topped up per job if short) */
+    if (cfg->sub_kind) {
+        dvm_wallet_balance bal;
+        uint64_t want = cfg->sub_budget * cfg->max_jobs, minted = 0;
+        if (dvm_wallet_client_balance(a->wallets[0], &bal) == DVM_OK && bal.unspent < want) {
+            if (dvm_wallet_client_mint(a->wallets[0], want - bal.unspent, 30000, &minted) == DVM_OK)
+                dvm_log_job(log, NULL, "sub_funded", DVM_LU("sats", minted));
+            else
+                dvm_log_job(log, NULL, "sub_funding_failed",
+                            DVM_LS("reason", dvm_wallet_client_last_error(a->wallets[0])));
+        }
+    }
+
     /* stream socket */
     if (cfg->stream_socket && dvm_stream_pub_open(&loop, cfg->stream_socket, &a->pub, err, sizeof err) != 0) {
         dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));

@@ -29,6 +29,9 @@ struct dvm_wallet_client {
     char last_error[256];
     long last_code;
     uint64_t rejected_sats; /* set by run_swap: inputs it marked REJECTED */
+    size_t max_array;       /* inputs/outputs per request (NUT-06 max_array_length) */
+    dvm_wallet_split_progress_fn progress;
+    void *progress_ctx;
 };
 
 static void sodium_fill(void *ctx, uint8_t *buf, size_t len)
@@ -85,6 +88,7 @@ dvm_err dvm_wallet_client_open(const char *mint_url, const char *db_path, long t
     if (!w)
         return DVM_ERR_NOMEM;
     w->rng.fill = sodium_fill;
+    w->max_array = DVM_WALLET_MAX_OUTPUTS;
     dvm_err e = dvm_mint_client_new(mint_url, timeout_ms, &w->http);
     if (e) {
         snprintf(err, errlen, "bad mint URL '%s'", mint_url ? mint_url : "");
@@ -117,6 +121,46 @@ void dvm_wallet_client_close(dvm_wallet_client *w)
 }
 
 /* ---- keysets ------------------------------------------------------------------ */
+
+/* NUT-06 (optional top-level max_array_length, nuts#425): the most
+ * inputs or outputs the mint takes in one request. Best effort: a mint
+ * that does not publish it (or whose /v1/info fails) gets 1000, the
+ * common default; values above DVM_WALLET_MAX_OUTPUTS are capped to it,
+ * values below 64 (too few for a token and its change) are ignored. */
+static void load_limits(dvm_wallet_client *w)
+{
+    dvm_mint_http_error he;
+    json_t *r = NULL;
+    size_t lim = DVM_WALLET_MAX_OUTPUTS;
+    if (dvm_mint_client_get(w->http, "/v1/info", &r, &he) == DVM_OK) {
+        json_t *m = json_object_get(r, "max_array_length");
+        if (json_is_integer(m) && json_integer_value(m) >= 64 &&
+            json_integer_value(m) < DVM_WALLET_MAX_OUTPUTS)
+            lim = (size_t)json_integer_value(m);
+    }
+    json_decref(r);
+    w->max_array = lim;
+}
+
+size_t dvm_wallet_client_max_array(const dvm_wallet_client *w)
+{
+    return w->max_array;
+}
+
+void dvm_wallet_client_on_split_progress(dvm_wallet_client *w, dvm_wallet_split_progress_fn fn,
+                                         void *ctx)
+{
+    w->progress = fn;
+    w->progress_ctx = ctx;
+}
+
+dvm_err dvm_wallet_client_set_sync(dvm_wallet_client *w, dvm_wallet_sync mode)
+{
+    if (mode != DVM_WALLET_SYNC_FULL && mode != DVM_WALLET_SYNC_NORMAL)
+        return set_err(w, DVM_ERR_INVALID, 0, "unknown sync mode %d", (int)mode);
+    dvm_err e = dvm_wallet_store_set_sync(w->store, mode == DVM_WALLET_SYNC_FULL);
+    return e ? set_err(w, e, 0, "cannot set the database sync mode") : DVM_OK;
+}
 
 dvm_err dvm_wallet_client_load_keysets(dvm_wallet_client *w)
 {
@@ -182,6 +226,7 @@ dvm_err dvm_wallet_client_load_keysets(dvm_wallet_client *w)
     w->keysets = ks;
     w->n_keysets = n;
     w->loaded = true;
+    load_limits(w);
     return DVM_OK;
 }
 
@@ -531,49 +576,138 @@ static dvm_err make_token(dvm_wallet_client *w, const dvm_proof *p, size_t n, dv
     return DVM_OK;
 }
 
-dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_t n_tokens,
-                                dvm_token **tokens)
+/* Put the proofs of ts[0..n) back from RESERVED to UNSPENT (a split that
+ * failed part way). Keeps the last error. */
+static void release_tokens(dvm_wallet_client *w, dvm_token *ts, size_t n)
 {
-    *tokens = NULL;
-    if (token_sats == 0 || n_tokens == 0 || n_tokens > DVM_WALLET_MAX_OUTPUTS ||
-        token_sats > DVM_CASHU_MAX_AMOUNT / n_tokens)
-        return set_err(w, DVM_ERR_INVALID, 0, "bad split: %zu tokens of %llu sats", n_tokens,
-                       (unsigned long long)token_sats);
-    const dvm_keyset *ks;
-    dvm_err e = need_active(w, &ks);
-    if (e)
-        return e;
+    char keep[sizeof w->last_error];
+    long code = w->last_code;
+    memcpy(keep, w->last_error, sizeof keep);
+    for (size_t i = 0; i < n; i++)
+        dvm_wallet_store_move(w->store, ts[i].proofs, ts[i].n_proofs, DVM_WPROOF_RESERVED,
+                              DVM_WPROOF_UNSPENT);
+    memcpy(w->last_error, keep, sizeof keep);
+    w->last_code = code;
+}
+
+static unsigned popcount64(uint64_t v)
+{
+    unsigned c = 0;
+    for (; v; v &= v - 1)
+        c++;
+    return c;
+}
+
+/* Reuse UNSPENT proofs already shaped as tokens: a proof worth exactly
+ * token_sats, then groups of proofs that are exactly token_sats's binary
+ * split (e.g. 8 + 2 for 10, as a released token). They move to RESERVED in
+ * one transaction; ts[*done ..) get the tokens. Only proofs of loaded
+ * keysets are used. */
+static dvm_err reuse_shaped(dvm_wallet_client *w, uint64_t token_sats, size_t n_tokens,
+                            dvm_token *ts, size_t *done)
+{
     dvm_proof *all = NULL;
     size_t n_all = 0;
-    if ((e = dvm_wallet_store_list(w->store, dvm_mint_client_url(w->http), DVM_WPROOF_UNSPENT, &all,
-                                   &n_all)))
+    dvm_err e = dvm_wallet_store_list(w->store, dvm_mint_client_url(w->http), DVM_WPROOF_UNSPENT,
+                                      &all, &n_all);
+    if (e)
         return set_err(w, e, 0, "cannot read the wallet database");
-    bool *chosen = calloc(n_all ? n_all : 1, sizeof *chosen);
-    dvm_proof *ins = calloc(n_all ? n_all : 1, sizeof *ins);
+    size_t per = popcount64(token_sats);
+    /* pick[] lists the chosen proofs token by token; grp_len[t] is token
+     * t's proof count. */
+    size_t *pick = calloc(n_all ? n_all : 1, sizeof *pick);
+    size_t *grp_len = calloc(n_tokens, sizeof *grp_len);
+    bool *used = calloc(n_all ? n_all : 1, sizeof *used);
+    size_t n_pick = 0, k = 0;
+    if (!pick || !grp_len || !used) {
+        e = DVM_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n_all && k < n_tokens; i++)
+        if (all[i].amount == token_sats && dvm_keyset_find(w->keysets, w->n_keysets, all[i].id)) {
+            used[i] = true;
+            pick[n_pick++] = i;
+            grp_len[k++] = 1;
+        }
+    if (per > 1) {
+        /* Cursor per bit: next unused proof of that amount. */
+        size_t cur[64] = {0};
+        while (k < n_tokens) {
+            size_t start = n_pick;
+            bool ok = true;
+            for (unsigned bit = 0; bit < 64 && ok; bit++) {
+                uint64_t a = (uint64_t)1 << bit;
+                if (!(token_sats & a))
+                    continue;
+                while (cur[bit] < n_all &&
+                       (used[cur[bit]] || all[cur[bit]].amount != a ||
+                        !dvm_keyset_find(w->keysets, w->n_keysets, all[cur[bit]].id)))
+                    cur[bit]++;
+                if (cur[bit] == n_all) {
+                    ok = false;
+                    break;
+                }
+                pick[n_pick++] = cur[bit]++;
+            }
+            if (!ok) {
+                n_pick = start;
+                break;
+            }
+            for (size_t j = start; j < n_pick; j++)
+                used[pick[j]] = true;
+            grp_len[k++] = per;
+        }
+    }
+    if (k == 0)
+        goto done;
+    dvm_proof *sel = calloc(n_pick, sizeof *sel);
+    if (!sel) {
+        e = DVM_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t j = 0; j < n_pick; j++)
+        sel[j] = all[pick[j]];
+    e = dvm_wallet_store_move(w->store, sel, n_pick, DVM_WPROOF_UNSPENT, DVM_WPROOF_RESERVED);
+    if (e) {
+        free(sel);
+        e = set_err(w, e, 0, "cannot reserve proofs");
+        goto done;
+    }
+    size_t off = 0, made = 0;
+    for (; made < k && e == DVM_OK; made++) {
+        e = make_token(w, sel + off, grp_len[made], &ts[*done + made]);
+        off += grp_len[made];
+    }
+    if (e) {
+        /* Out of memory: nothing handed out, all back to UNSPENT. */
+        dvm_wallet_store_move(w->store, sel, n_pick, DVM_WPROOF_RESERVED, DVM_WPROOF_UNSPENT);
+        for (size_t t = 0; t < made; t++)
+            dvm_token_free(&ts[*done + t]);
+    } else {
+        *done += k;
+    }
+    free(sel);
+done:
+    free(all);
+    free(pick);
+    free(grp_len);
+    free(used);
+    return e;
+}
+
+/* One durable NUT-03 swap of `n_in` UNSPENT inputs into k micro-tokens (k
+ * may be 0: a consolidation, everything as change); the tokens go to
+ * ts[*done ..). */
+static dvm_err split_swap(dvm_wallet_client *w, const dvm_keyset *ks, const dvm_proof *ins,
+                          size_t n_in, uint64_t token_sats, size_t k, dvm_token *ts, size_t *done)
+{
     dvm_wallet_swap sw;
     memset(&sw, 0, sizeof sw);
     int *tags = NULL;
     dvm_proof *news = NULL;
-    if (!chosen || !ins) {
-        e = DVM_ERR_NOMEM;
-        goto done;
-    }
-    uint64_t sum = 0, fee = 0, need = token_sats * n_tokens;
-    e = dvm_wallet_select(all, n_all, need, w->keysets, w->n_keysets, chosen, &sum, &fee);
-    if (e) {
-        uint64_t have = 0;
-        dvm_wallet_total(all, n_all, &have);
-        e = set_err(w, DVM_ERR_LIMIT, 0, "balance %llu sat does not cover %llu sat plus fees",
-                    (unsigned long long)have, (unsigned long long)need);
-        goto done;
-    }
-    size_t n_in = 0;
-    for (size_t i = 0; i < n_all; i++)
-        if (chosen[i])
-            ins[n_in++] = all[i];
     char reason[200];
-    e = dvm_wallet_swap_prepare(w->ctx, &w->rng, w->keysets, w->n_keysets, ks, ins, n_in,
-                                token_sats, n_tokens, &sw, reason, sizeof reason);
+    dvm_err e = dvm_wallet_swap_prepare(w->ctx, &w->rng, w->keysets, w->n_keysets, ks, ins, n_in,
+                                        token_sats, k, &sw, reason, sizeof reason);
     if (e) {
         e = set_err(w, e, 0, "cannot plan the swap: %s", reason);
         goto done;
@@ -592,26 +726,148 @@ dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_
     }
     if ((e = run_swap(w, op, &sw, DVM_WPROOF_UNSPENT, true, &news)))
         goto done;
-    dvm_token *ts = calloc(n_tokens, sizeof *ts);
-    if (!ts) {
-        e = DVM_ERR_NOMEM;
-        goto done;
-    }
-    for (size_t k = 0; k < n_tokens && e == DVM_OK; k++)
-        e = make_token(w, news + k * sw.per_token, sw.per_token, &ts[k]);
+    size_t made = 0;
+    for (; made < k && e == DVM_OK; made++)
+        e = make_token(w, news + made * sw.per_token, sw.per_token, &ts[*done + made]);
     if (e) {
-        dvm_wallet_tokens_free(ts, n_tokens);
+        /* Out of memory after the swap: the tokens' proofs are stored
+         * (RESERVED); give them back to the balance. */
+        for (size_t i = 0; i < k; i++)
+            dvm_wallet_store_move(w->store, news + i * sw.per_token, sw.per_token,
+                                  DVM_WPROOF_RESERVED, DVM_WPROOF_UNSPENT);
+        for (size_t i = 0; i < made; i++)
+            dvm_token_free(&ts[*done + i]);
         goto done;
     }
-    *tokens = ts;
+    *done += k;
 done:
-    free(all);
-    free(chosen);
-    free(ins);
     free(tags);
     free(news);
     dvm_wallet_swap_free(&sw);
     return e;
+}
+
+/* Plan and run the next swap of a split: up to `want` tokens, as many as
+ * fit the mint's per-request limit on inputs and outputs. When the
+ * inputs needed for even one token exceed the limit (a wallet of many
+ * small proofs), first consolidates the smallest ones (a swap of `limit`
+ * inputs into their binary split). */
+static dvm_err split_step(dvm_wallet_client *w, const dvm_keyset *ks, uint64_t token_sats,
+                          size_t want, dvm_token *ts, size_t *done)
+{
+    size_t lim = w->max_array, per = popcount64(token_sats);
+    dvm_proof *all = NULL;
+    size_t n_all = 0;
+    dvm_err e = dvm_wallet_store_list(w->store, dvm_mint_client_url(w->http), DVM_WPROOF_UNSPENT,
+                                      &all, &n_all);
+    if (e)
+        return set_err(w, e, 0, "cannot read the wallet database");
+    bool *chosen = calloc(n_all ? n_all : 1, sizeof *chosen);
+    dvm_proof *ins = calloc(n_all ? n_all : 1, sizeof *ins);
+    if (!chosen || !ins) {
+        e = DVM_ERR_NOMEM;
+        goto done;
+    }
+    if (per > lim) {
+        e = set_err(w, DVM_ERR_LIMIT, 0, "a token of %llu sats needs %zu outputs; the mint takes %zu",
+                    (unsigned long long)token_sats, per, lim);
+        goto done;
+    }
+    size_t k = want < lim / per ? want : lim / per;
+    /* Each round lowers k or returns: bounded. */
+    while (k > 0) {
+        uint64_t sum = 0, fee = 0;
+        memset(chosen, 0, n_all * sizeof *chosen);
+        e = dvm_wallet_select(all, n_all, token_sats * k, w->keysets, w->n_keysets, chosen, &sum,
+                              &fee);
+        if (e) {
+            uint64_t have = 0;
+            dvm_wallet_total(all, n_all, &have);
+            e = set_err(w, DVM_ERR_LIMIT, 0, "balance %llu sat does not cover %llu sat plus fees",
+                        (unsigned long long)have, (unsigned long long)(token_sats * k));
+            goto done;
+        }
+        size_t n_in = 0;
+        for (size_t i = 0; i < n_all; i++)
+            if (chosen[i])
+                ins[n_in++] = all[i];
+        if (n_in > lim) {
+            if (k > 1) {
+                k /= 2;
+                continue;
+            }
+            /* Even one token needs too many inputs: consolidate the
+             * smallest `lim` proofs (select kept the largest). */
+            size_t m = 0;
+            for (size_t i = n_in - lim; i < n_in; i++)
+                ins[m++] = ins[i];
+            e = split_swap(w, ks, ins, m, token_sats, 0, ts, done);
+            goto done;
+        }
+        uint64_t change = sum - fee - token_sats * k;
+        size_t outs = k * per + popcount64(change);
+        if (outs > lim) {
+            size_t over = (outs - lim + per - 1) / per;
+            k = over < k ? k - over : 0;
+            continue;
+        }
+        e = split_swap(w, ks, ins, n_in, token_sats, k, ts, done);
+        goto done;
+    }
+    e = set_err(w, DVM_ERR_LIMIT, 0, "cannot fit a token of %llu sats and its change in %zu outputs",
+                (unsigned long long)token_sats, lim);
+done:
+    free(all);
+    free(chosen);
+    free(ins);
+    return e;
+}
+
+dvm_err dvm_wallet_client_split(dvm_wallet_client *w, uint64_t token_sats, size_t n_tokens,
+                                dvm_token **tokens)
+{
+    *tokens = NULL;
+    if (token_sats == 0 || n_tokens == 0 || token_sats > DVM_CASHU_MAX_AMOUNT / n_tokens)
+        return set_err(w, DVM_ERR_INVALID, 0, "bad split: %zu tokens of %llu sats", n_tokens,
+                       (unsigned long long)token_sats);
+    const dvm_keyset *ks;
+    dvm_err e = need_active(w, &ks);
+    if (e)
+        return e;
+    uint64_t need = token_sats * n_tokens, have = 0;
+    if ((e = dvm_wallet_store_sum(w->store, dvm_mint_client_url(w->http), DVM_WPROOF_UNSPENT,
+                                  &have)))
+        return set_err(w, e, 0, "cannot read the wallet database");
+    if (have < need) /* before allocating n_tokens tokens */
+        return set_err(w, DVM_ERR_LIMIT, 0, "balance %llu sat does not cover %llu sat plus fees",
+                       (unsigned long long)have, (unsigned long long)need);
+    dvm_token *ts = calloc(n_tokens, sizeof *ts);
+    if (!ts)
+        return DVM_ERR_NOMEM;
+    size_t done = 0;
+    e = reuse_shaped(w, token_sats, n_tokens, ts, &done);
+    /* Every step makes at least one token, or consolidates max_array
+     * proofs into at most 53, or fails; a run of consolidations is capped
+     * anyway. */
+    size_t idle = 0;
+    while (e == DVM_OK && done < n_tokens) {
+        size_t before = done;
+        e = split_step(w, ks, token_sats, n_tokens - done, ts, &done);
+        if (e == DVM_OK && done > before) {
+            idle = 0;
+            if (w->progress)
+                w->progress(w->progress_ctx, done, n_tokens);
+        } else if (e == DVM_OK && ++idle > 1000) {
+            e = set_err(w, DVM_ERR_LIMIT, 0, "wallet too fragmented to split");
+        }
+    }
+    if (e) {
+        release_tokens(w, ts, done);
+        dvm_wallet_tokens_free(ts, done);
+        return e;
+    }
+    *tokens = ts;
+    return DVM_OK;
 }
 
 dvm_err dvm_wallet_client_mark_sent(dvm_wallet_client *w, const dvm_token *t)
@@ -697,6 +953,51 @@ dvm_err dvm_wallet_client_add_incoming(dvm_wallet_client *w, const dvm_token *t)
     return e ? set_err(w, e, 0, "cannot store the token") : DVM_OK;
 }
 
+dvm_err dvm_wallet_client_add_incoming_many(dvm_wallet_client *w, const dvm_token *tokens,
+                                            size_t n, dvm_err *results)
+{
+    if (n == 0)
+        return DVM_OK;
+    const dvm_proof **groups = calloc(n, sizeof *groups);
+    size_t *counts = calloc(n, sizeof *counts);
+    size_t *idx = calloc(n, sizeof *idx);
+    dvm_err *res = calloc(n, sizeof *res);
+    dvm_err *valid = calloc(n, sizeof *valid);
+    if (!groups || !counts || !idx || !res || !valid) {
+        free(groups), free(counts), free(idx), free(res), free(valid);
+        return DVM_ERR_NOMEM;
+    }
+    size_t m = 0;
+    dvm_err first_bad = DVM_OK;
+    for (size_t i = 0; i < n; i++) {
+        valid[i] = check_token(w, &tokens[i]);
+        if (valid[i]) {
+            if (!first_bad)
+                first_bad = valid[i];
+            continue;
+        }
+        groups[m] = tokens[i].proofs;
+        counts[m] = tokens[i].n_proofs;
+        idx[m++] = i;
+    }
+    dvm_err e = dvm_wallet_store_add_groups(w->store, dvm_mint_client_url(w->http), groups, counts,
+                                            m, DVM_WPROOF_INCOMING, res);
+    for (size_t j = 0; j < m; j++)
+        valid[idx[j]] = res[j];
+    size_t dup = 0;
+    for (size_t j = 0; j < m; j++)
+        dup += res[j] == DVM_ERR_EXISTS;
+    if (results)
+        memcpy(results, valid, n * sizeof *results);
+    free(groups), free(counts), free(idx), free(res), free(valid);
+    if (e)
+        return set_err(w, e, 0, "cannot store the tokens");
+    if (dup)
+        return set_err(w, DVM_ERR_EXISTS, 0, "%zu of %zu tokens have a proof already in the wallet",
+                       dup, n);
+    return first_bad; /* its reason is in last_error */
+}
+
 /* Claim proofs that are INCOMING in the store (one swap). *credited gets
  * the sats of the new proofs. */
 static dvm_err claim_batch(dvm_wallet_client *w, const dvm_proof *ins, size_t n,
@@ -756,7 +1057,8 @@ dvm_err dvm_wallet_client_claim_incoming(dvm_wallet_client *w, uint64_t *claimed
             free(all);
             break;
         }
-        size_t take = n < CLAIM_BATCH ? n : CLAIM_BATCH;
+        size_t batch = CLAIM_BATCH < w->max_array ? CLAIM_BATCH : w->max_array;
+        size_t take = n < batch ? n : batch;
         uint64_t c = 0;
         e = claim_batch(w, all, take, &c);
         got += c;

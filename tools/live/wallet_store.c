@@ -163,6 +163,50 @@ dvm_err dvm_wallet_store_add(dvm_wallet_store *st, const char *mint, const dvm_p
     return end(st, e);
 }
 
+dvm_err dvm_wallet_store_add_groups(dvm_wallet_store *st, const char *mint,
+                                    const dvm_proof *const *groups, const size_t *counts,
+                                    size_t n_groups, dvm_wproof_state state, dvm_err *results)
+{
+    for (size_t g = 0; g < n_groups; g++)
+        results[g] = DVM_ERR_STATE;
+    if (n_groups == 0)
+        return DVM_OK;
+    if (begin(st))
+        return DVM_ERR_STATE;
+    sqlite3_stmt *q = prep(st, INSERT_PROOF);
+    dvm_err e = q ? DVM_OK : DVM_ERR_STATE;
+    for (size_t g = 0; g < n_groups && e == DVM_OK; g++) {
+        /* Each group in its own savepoint: a duplicate undoes only its
+         * own group. */
+        if ((e = exec(st, "SAVEPOINT grp;")))
+            break;
+        dvm_err ge = DVM_OK;
+        for (size_t i = 0; i < counts[g] && ge == DVM_OK; i++)
+            ge = insert_proof(st, q, mint, &groups[g][i], state, 0);
+        if (ge == DVM_OK) {
+            e = exec(st, "RELEASE grp;");
+        } else if (ge == DVM_ERR_EXISTS) {
+            e = exec(st, "ROLLBACK TO grp;");
+            if (!e)
+                e = exec(st, "RELEASE grp;");
+        } else {
+            e = ge;
+        }
+        results[g] = ge;
+    }
+    sqlite3_finalize(q);
+    e = end(st, e);
+    if (e)
+        for (size_t g = 0; g < n_groups; g++)
+            results[g] = e;
+    return e;
+}
+
+dvm_err dvm_wallet_store_set_sync(dvm_wallet_store *st, bool full)
+{
+    return exec(st, full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+}
+
 static void read_proof(sqlite3_stmt *q, dvm_proof *p)
 {
     /* columns: secret, id, amount, c, has_dleq, dleq_e, dleq_s, has_r, dleq_r */

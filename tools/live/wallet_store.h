@@ -8,7 +8,8 @@
  * dvm_wallet_recover (wallet.h) finishes the operation from what the mint
  * says (NUT-07 checkstate, NUT-09 restore).
  *
- * Database: WAL, synchronous=FULL; every call below is one transaction.
+ * Database: WAL, synchronous=FULL by default (dvm_wallet_store_set_sync);
+ * every call below is one transaction.
  * Not thread-safe: one store per thread (SQLite itself allows several
  * processes on the same file).
  *
@@ -73,6 +74,24 @@ void dvm_wallet_store_close(dvm_wallet_store *st);
  * one of the secrets is already stored. */
 dvm_err dvm_wallet_store_add(dvm_wallet_store *st, const char *mint, const dvm_proof *p, size_t n,
                              dvm_wproof_state state);
+
+/* Insert n_groups groups of proofs (groups[g][0..counts[g])) of `mint` in
+ * `state`, all in ONE transaction (one commit, one fsync under
+ * synchronous=FULL). Each group is all-or-nothing on its own (a SAVEPOINT):
+ * results[g] gets DVM_OK, or DVM_ERR_EXISTS when one of its secrets is
+ * already stored (or in an earlier group of the same call); that group is
+ * not written and the others are. On a database failure the whole call is
+ * rolled back, every results[g] is DVM_ERR_STATE and so is the return
+ * value; otherwise it returns DVM_OK. */
+dvm_err dvm_wallet_store_add_groups(dvm_wallet_store *st, const char *mint,
+                                    const dvm_proof *const *groups, const size_t *counts,
+                                    size_t n_groups, dvm_wproof_state state, dvm_err *results);
+
+/* PRAGMA synchronous for this connection: FULL (true; the default set by
+ * open: a commit is on disk when it returns, also across power loss) or
+ * NORMAL (false; in WAL mode a commit survives a crash of the process but
+ * the last commits may be lost on power loss or an OS crash). */
+dvm_err dvm_wallet_store_set_sync(dvm_wallet_store *st, bool full);
 
 /* All proofs of `mint` in `state` (oldest first) into a new malloc'd array
  * (*out, *n; free() it; NULL when none). */

@@ -162,6 +162,15 @@ Test(sim_cli, json_summary_trace_file_and_metrics)
     free(t);
 }
 
+Test(sim_cli, a_violated_invariant_exits_1_and_names_it)
+{
+    char out[512], err[512];
+    cr_assert_eq(dvm(SMALL " --set providers.max_unclaimed_sats=1", out, err), 1);
+    char *t = slurp(err, NULL);
+    cr_assert_not_null(strstr(t, "invariant violated: all_jobs_complete"), "%s", t);
+    free(t);
+}
+
 static char *hash_of(const char *dvm_path, const char *args)
 {
     char out[512], err[512];

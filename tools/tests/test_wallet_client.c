@@ -141,7 +141,8 @@ Test(wallet_client, provider_commits_then_claims_a_batch)
 
 Test(wallet_client, forged_and_double_spent_tokens_are_rejected_others_claimed)
 {
-    cr_assert_eq(dvm_wallet_client_mint(W1, 40, 10000, NULL), DVM_OK);
+    /* 48 = 32 + 16: no proof is already a token of 8, so the split swaps. */
+    cr_assert_eq(dvm_wallet_client_mint(W1, 48, 10000, NULL), DVM_OK);
     dvm_token *ts = NULL;
     cr_assert_eq(dvm_wallet_client_split(W1, 8, 4, &ts), DVM_OK);
     /* Token 1 forged (C tampered), token 2 double spent by the customer
@@ -151,8 +152,10 @@ Test(wallet_client, forged_and_double_spent_tokens_are_rejected_others_claimed)
     uint64_t got = 0;
     cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[2]), DVM_OK);
     dvm_token again;
-    cr_assert_eq(dvm_wallet_client_send(W1, 40 - 8 * 4 + 8, &again), DVM_OK, "%s",
-                 dvm_wallet_client_last_error(W1)); /* spends the released proofs */
+    /* 20 = 16 + 4 is no shape the wallet holds (16 and 8): a swap at the
+     * mint that spends the released proof of token 2. */
+    cr_assert_eq(dvm_wallet_client_send(W1, 20, &again), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
     dvm_token_free(&again);
     for (int i = 0; i < 4; i++)
         if (i != 2)
@@ -405,5 +408,334 @@ Test(wallet_client, recover_interrupted_mints)
     uint64_t got = 0;
     cr_assert_eq(dvm_wallet_client_receive(W2, &t, &got), DVM_OK, "%s", dvm_wallet_client_last_error(W2));
     cr_assert_eq(got, 27);
+    dvm_token_free(&t);
+}
+
+/* ---- split in several swaps ---------------------------------------------------- */
+
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t progress_calls;
+static void count_progress(void *ctx, size_t done, size_t n)
+{
+    (void)ctx;
+    cr_assert(done > 0 && done <= n);
+    progress_calls++;
+}
+
+/* Every token worth token_sats, no secret used twice. */
+static void assert_tokens(const dvm_token *ts, size_t n, uint64_t token_sats)
+{
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = 0;
+        cr_assert_eq(dvm_token_amount(&ts[i], &a), DVM_OK);
+        cr_assert_eq(a, token_sats, "token %zu: %llu sats", i, (unsigned long long)a);
+        np += ts[i].n_proofs;
+    }
+    const char **sec = calloc(np, sizeof *sec);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ts[i].n_proofs; j++)
+            sec[k++] = ts[i].proofs[j].secret;
+    for (size_t a = 0; a < np; a++)
+        for (size_t b = a + 1; b < np; b++)
+            cr_assert(strcmp(sec[a], sec[b]) != 0, "a proof in two tokens");
+    free(sec);
+}
+
+Test(wallet_client, split_600_tokens_takes_several_swaps_and_all_are_claimable)
+{
+    /* The bug: 500+ tokens of 10 sats (8 + 2: 2 outputs each) in ONE swap
+     * passed the mint's 1000-output limit. */
+    cr_assert_eq(dvm_wallet_client_mint(W1, 6100, 10000, NULL), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_max_array(W1), 1000, "dvm mint publishes no max_array_length");
+    progress_calls = 0;
+    dvm_wallet_client_on_split_progress(W1, count_progress, NULL);
+    dvm_token *ts = NULL;
+    uint64_t t0 = ms_now();
+    cr_assert_eq(dvm_wallet_client_split(W1, 10, 600, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    fprintf(stderr, "split of 600 tokens of 10 sats: %llu ms (%zu steps)\n",
+            (unsigned long long)(ms_now() - t0), progress_calls);
+    cr_assert_geq(progress_calls, 2, "1200 token outputs need two swaps at least");
+    assert_tokens(ts, 600, 10);
+    dvm_wallet_balance b;
+    cr_assert_eq(dvm_wallet_client_balance(W1, &b), DVM_OK);
+    cr_assert_eq(b.reserved, 6000);
+    cr_assert_eq(b.unspent, 100);
+    cr_assert_eq(b.pending, 0);
+    size_t open = 1;
+    cr_assert_eq(dvm_wallet_client_open_ops(W1, &open), DVM_OK);
+    cr_assert_eq(open, 0);
+    for (size_t i = 0; i < 600; i++)
+        cr_assert_eq(dvm_wallet_client_mark_sent(W1, &ts[i]), DVM_OK);
+    /* The provider commits them in one group and claims them. */
+    dvm_err *res = calloc(600, sizeof *res);
+    cr_assert_eq(dvm_wallet_client_add_incoming_many(W2, ts, 600, res), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W2));
+    for (size_t i = 0; i < 600; i++)
+        cr_assert_eq(res[i], DVM_OK);
+    free(res);
+    uint64_t claimed = 0, rejected = 0;
+    cr_assert_eq(dvm_wallet_client_claim_incoming(W2, &claimed, &rejected), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W2));
+    cr_assert_eq(claimed, 6000);
+    cr_assert_eq(rejected, 0);
+    dvm_wallet_tokens_free(ts, 600);
+}
+
+Test(wallet_client, split_of_one_and_of_exactly_the_balance_and_reuse_without_the_mint)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 100, 10000, NULL), DVM_OK); /* 64 32 4 */
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 1, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    assert_tokens(ts, 1, 1);
+    cr_assert_eq(dvm_wallet_client_release(W1, &ts[0]), DVM_OK);
+    dvm_wallet_tokens_free(ts, 1);
+    /* Exactly the balance, in 100 tokens of 1 sat. */
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 100, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    assert_tokens(ts, 100, 1);
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.reserved, 100);
+    cr_assert_eq(b.unspent, 0);
+    dvm_token *none = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 1, &none), DVM_ERR_LIMIT);
+    cr_assert_null(none);
+    dvm_wallet_tokens_free(ts, 100);
+    uint64_t rel = 0;
+    cr_assert_eq(dvm_wallet_client_release_reserved(W1, &rel), DVM_OK);
+    cr_assert_eq(rel, 100);
+
+    /* Every proof is now a 1-sat token already: splitting again needs no
+     * swap, so it works with the mint down (keysets are loaded). */
+    int port = M.port;
+    mp_stop(&M, SIGTERM);
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 100, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    assert_tokens(ts, 100, 1);
+    dvm_wallet_tokens_free(ts, 100);
+    cr_assert_eq(dvm_wallet_client_release_reserved(W1, &rel), DVM_OK);
+    /* A shape it does not hold needs the mint: AGAIN, nothing reserved,
+     * the balance whole (unspent + pending). */
+    cr_assert_eq(dvm_wallet_client_split(W1, 10, 10, &ts), DVM_ERR_AGAIN);
+    cr_assert_null(ts);
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.reserved, 0);
+    cr_assert_eq(b.unspent + b.pending, 100);
+    mp_start_port(&M, M.db, port, NULL);
+    size_t done = 0;
+    cr_assert_eq(dvm_wallet_client_recover(W1, &done), DVM_OK, "%s", dvm_wallet_client_last_error(W1));
+    /* Exactly the balance in one token: 100 sats of 1-sat proofs. */
+    cr_assert_eq(dvm_wallet_client_split(W1, 100, 1, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    assert_tokens(ts, 1, 100);
+    cr_assert_eq(ts[0].n_proofs, 3, "64 + 32 + 4");
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.unspent, 0);
+    cr_assert_eq(b.reserved, 100);
+    dvm_wallet_tokens_free(ts, 1);
+}
+
+/* Progress hook that kills the mint after the first swap of a split. */
+static void kill_mint_after_first(void *ctx, size_t done, size_t n)
+{
+    size_t *calls = ctx;
+    if ((*calls)++ == 0 && done < n)
+        mp_stop(&M, SIGKILL);
+}
+
+Test(wallet_client, split_interrupted_between_swaps_loses_nothing)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 6100, 10000, NULL), DVM_OK);
+    size_t calls = 0;
+    dvm_wallet_client_on_split_progress(W1, kill_mint_after_first, &calls);
+    int port = M.port;
+    dvm_token *ts = NULL;
+    dvm_err e = dvm_wallet_client_split(W1, 10, 600, &ts);
+    cr_assert_eq(e, DVM_ERR_AGAIN, "got %d: %s", (int)e, dvm_wallet_client_last_error(W1));
+    cr_assert_eq(calls, 1);
+    cr_assert_null(ts);
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.reserved, 0, "the first swap's tokens are back in the balance");
+    cr_assert_eq(b.unspent + b.pending, 6100);
+    cr_assert_gt(b.pending, 0, "the second swap was recorded before its request");
+    size_t open = 0;
+    cr_assert_eq(dvm_wallet_client_open_ops(W1, &open), DVM_OK);
+    cr_assert_eq(open, 1);
+
+    mp_start_port(&M, M.db, port, NULL);
+    size_t done = 0;
+    cr_assert_eq(dvm_wallet_client_recover(W1, &done), DVM_OK, "%s", dvm_wallet_client_last_error(W1));
+    cr_assert_eq(done, 1);
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.pending, 0);
+    cr_assert_eq(b.unspent, 6100, "balance conserved");
+    cr_assert_eq(dvm_wallet_client_open_ops(W1, &open), DVM_OK);
+    cr_assert_eq(open, 0);
+
+    /* The split now succeeds (reusing the first swap's 8+2 groups) and
+     * every token is real: the provider claims all of them. */
+    dvm_wallet_client_on_split_progress(W1, NULL, NULL);
+    cr_assert_eq(dvm_wallet_client_split(W1, 10, 600, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    assert_tokens(ts, 600, 10);
+    cr_assert_eq(dvm_wallet_client_add_incoming_many(W2, ts, 600, NULL), DVM_OK);
+    uint64_t claimed = 0, rejected = 0;
+    cr_assert_eq(dvm_wallet_client_claim_incoming(W2, &claimed, &rejected), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W2));
+    cr_assert_eq(claimed, 6000);
+    cr_assert_eq(rejected, 0);
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.unspent, 100);
+    dvm_wallet_tokens_free(ts, 600);
+}
+
+/* ---- group commit and durability ------------------------------------------------ */
+
+Test(wallet_client, add_incoming_many_commits_each_token_on_its_own)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 64, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 4, 6, &ts), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[0]), DVM_OK);
+    dvm_token batch[5];
+    batch[0] = ts[1];
+    batch[1] = ts[0]; /* already stored */
+    batch[2] = ts[2];
+    batch[3] = ts[2]; /* twice in the same call */
+    batch[4] = ts[3];
+    snprintf(batch[4].mint, sizeof batch[4].mint, "http://127.0.0.1:1"); /* other mint */
+    dvm_err res[5];
+    cr_assert_eq(dvm_wallet_client_add_incoming_many(W2, batch, 5, res), DVM_ERR_EXISTS);
+    cr_assert_eq(res[0], DVM_OK);
+    cr_assert_eq(res[1], DVM_ERR_EXISTS);
+    cr_assert_eq(res[2], DVM_OK);
+    cr_assert_eq(res[3], DVM_ERR_EXISTS);
+    cr_assert_eq(res[4], DVM_ERR_INVALID);
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W2, &b);
+    cr_assert_eq(b.incoming, 12, "tokens 0, 1, 2");
+    cr_assert_eq(dvm_wallet_client_add_incoming_many(W2, &ts[4], 2, res), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_add_incoming_many(W2, NULL, 0, NULL), DVM_OK);
+    dvm_wallet_client_balance(W2, &b);
+    cr_assert_eq(b.incoming, 20);
+    dvm_wallet_tokens_free(ts, 6);
+}
+
+static double commit_ms(const char *db, dvm_wallet_sync mode, const dvm_token *ts, size_t n)
+{
+    dvm_wallet_client *w;
+    char err[256];
+    cr_assert_eq(dvm_wallet_client_open(M.url, db, 10000, &w, err, sizeof err), DVM_OK, "%s", err);
+    cr_assert_eq(dvm_wallet_client_set_sync(w, mode), DVM_OK);
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(dvm_wallet_client_add_incoming(w, &ts[i]), DVM_OK);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    dvm_wallet_client_close(w);
+    return ((double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6) / (double)n;
+}
+
+Test(wallet_client, sync_normal_commits_survive_kill_9)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 256, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 8, 30, &ts), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_set_sync(W2, (dvm_wallet_sync)7), DVM_ERR_INVALID);
+
+    char db3[300];
+    mp_tmp(db3, sizeof db3, "w3.db");
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        /* The provider: NORMAL, commits 10 tokens one by one and 10 as a
+         * group, says so, then waits to be killed. */
+        close(fds[0]);
+        dvm_wallet_client *w;
+        char err[256];
+        if (dvm_wallet_client_open(M.url, db3, 10000, &w, err, sizeof err) ||
+            dvm_wallet_client_set_sync(w, DVM_WALLET_SYNC_NORMAL))
+            _exit(2);
+        for (int i = 0; i < 10; i++)
+            if (dvm_wallet_client_add_incoming(w, &ts[i]))
+                _exit(3);
+        if (dvm_wallet_client_add_incoming_many(w, &ts[10], 10, NULL))
+            _exit(4);
+        if (write(fds[1], "k", 1) != 1)
+            _exit(5);
+        for (;;)
+            pause();
+    }
+    mp_track(pid);
+    close(fds[1]);
+    char c = 0;
+    struct pollfd p = {fds[0], POLLIN, 0};
+    cr_assert_eq(poll(&p, 1, 20000), 1, "the child did not commit within 20 s");
+    ssize_t r = read(fds[0], &c, 1);
+    close(fds[0]);
+    kill(pid, SIGKILL);
+    int st = mp_wait(pid, 10000);
+    mp_untrack(pid);
+    cr_assert_eq(r, 1, "the child failed (status %d)", st);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %d", st);
+
+    dvm_wallet_client *w3;
+    char err[256];
+    cr_assert_eq(dvm_wallet_client_open(M.url, db3, 10000, &w3, err, sizeof err), DVM_OK, "%s", err);
+    dvm_wallet_balance b;
+    cr_assert_eq(dvm_wallet_client_balance(w3, &b), DVM_OK);
+    cr_assert_eq(b.incoming, 160, "all 20 tokens committed before the kill are there");
+    /* And they are claimable. */
+    uint64_t claimed = 0;
+    cr_assert_eq(dvm_wallet_client_claim_incoming(w3, &claimed, NULL), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(w3));
+    cr_assert_eq(claimed, 160);
+    dvm_wallet_client_close(w3);
+
+    /* The cost per commit, FULL vs NORMAL (printed, not asserted). */
+    char d4[300], d5[300];
+    mp_tmp(d4, sizeof d4, "full.db");
+    mp_tmp(d5, sizeof d5, "normal.db");
+    double full = commit_ms(d4, DVM_WALLET_SYNC_FULL, &ts[20], 5);
+    double normal = commit_ms(d5, DVM_WALLET_SYNC_NORMAL, &ts[25], 5);
+    fprintf(stderr, "add_incoming per commit: FULL %.3f ms, NORMAL %.3f ms\n", full, normal);
+    dvm_wallet_tokens_free(ts, 30);
+}
+
+Test(wallet_client, fragmented_wallet_consolidates_before_a_split)
+{
+    /* 1100 proofs of 1 sat: one token of 1100 needs more inputs than the
+     * mint takes in one request (1000), so the wallet first swaps its
+     * smallest proofs into few, then splits. */
+    cr_assert_eq(dvm_wallet_client_mint(W1, 1100, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 1, 1100, &ts), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W1));
+    dvm_wallet_tokens_free(ts, 1100);
+    uint64_t rel = 0;
+    cr_assert_eq(dvm_wallet_client_release_reserved(W1, &rel), DVM_OK);
+    cr_assert_eq(rel, 1100);
+    dvm_token t;
+    cr_assert_eq(dvm_wallet_client_send(W1, 1100, &t), DVM_OK, "%s", dvm_wallet_client_last_error(W1));
+    cr_assert_leq(t.n_proofs, 11, "1100 = 1024 + 64 + 8 + 4, one proof per bit");
+    dvm_wallet_balance b;
+    dvm_wallet_client_balance(W1, &b);
+    cr_assert_eq(b.unspent + b.reserved + b.pending, 0);
+    uint64_t got = 0;
+    cr_assert_eq(dvm_wallet_client_receive(W2, &t, &got), DVM_OK, "%s", dvm_wallet_client_last_error(W2));
+    cr_assert_eq(got, 1100);
     dvm_token_free(&t);
 }

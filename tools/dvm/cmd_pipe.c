@@ -180,6 +180,7 @@ int dvm_cmd_pipe(int argc, char **argv)
     uint64_t timeout_ms = 30000;
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "l:p:i:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
@@ -192,7 +193,7 @@ int dvm_cmd_pipe(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("pipe", argc, argv);
         }
     }
     if (optind != argc || (!listen) == (!peer)) {

@@ -200,6 +200,17 @@ int dvm_cmd_pipe(int argc, char **argv)
         fprintf(stderr, "dvm pipe: give exactly one of --listen HOST:PORT or --peer HOST:PORT[@PUBKEYHEX]\n");
         return 2;
     }
+    {
+        /* Address syntax first: a usage error touches no identity file. */
+        dvm_peer_addr pa[DVM_SWARM_MAX_PEERS];
+        size_t npa;
+        char bad[300];
+        if ((listen && dvm_peer_addr_parse(listen, true, &pa[0], bad, sizeof bad) != DVM_OK) ||
+            (peer && dvm_peer_addr_parse_list(peer, pa, DVM_SWARM_MAX_PEERS, &npa, bad, sizeof bad) != DVM_OK)) {
+            fprintf(stderr, "dvm pipe: %s: %s\n", listen ? "--listen" : "--peer", bad);
+            return 2;
+        }
+    }
     if (sodium_init() < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);

@@ -62,6 +62,8 @@ static const char *const CASES[][MAXARGS] = {
     {"topic", "-x"},
     {"pipe"},
     {"pipe", "--bogus"},
+    {"pipe", "--listen=garbage"},
+    {"pipe", "--peer=127.0.0.1:0"},
     {"demo", "--bogus"},
 };
 

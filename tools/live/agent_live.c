@@ -946,6 +946,19 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
             a->n_wallets = i;
             goto out;
         }
+    dvm_wallet_sync sync = DVM_WALLET_SYNC_FULL;
+    if (cfg->sync && strcmp(cfg->sync, "normal") == 0)
+        sync = DVM_WALLET_SYNC_NORMAL;
+    else if (cfg->sync && strcmp(cfg->sync, "full") != 0) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "--sync: expected full or normal"));
+        goto out;
+    }
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (dvm_wallet_client_set_sync(a->wallets[i], sync) != DVM_OK ||
+            dvm_wallet_client_set_sync(a->claimers[i], sync) != DVM_OK) {
+            dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", dvm_wallet_client_last_error(a->wallets[i])));
+            goto out;
+        }
     dvm_pay_policy_config pc = {.trusted_mints = a->mint_urls, .n_trusted = a->n_wallets,
                                 .max_unclaimed_sats = cfg->max_unclaimed, .replay_capacity = 0};
     if (dvm_pay_policy_new(&a->policy, &pc) != DVM_OK) {
@@ -1022,6 +1035,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
                 DVM_LU("kind", cfg->kind), DVM_LS("topic", topichex), DVM_LS("processor", dvm_proc_name(a->proc)),
                 DVM_LU("max_jobs", cfg->max_jobs), DVM_LU("sats_per_chunk", cfg->sats_per_chunk),
                 DVM_LU("chunks_per_payment", cfg->chunks_per_payment), DVM_LS("mint", cfg->mint),
+                DVM_LS("sync", sync == DVM_WALLET_SYNC_FULL ? "full" : "normal"),
                 DVM_LS("stream_socket", cfg->stream_socket ? cfg->stream_socket : ""));
 
     uv_run(&loop, UV_RUN_DEFAULT);

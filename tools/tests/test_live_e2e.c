@@ -177,11 +177,17 @@ Test(e2e, customer_disconnects_provider_claims_what_it_got)
     cr_assert_leq(sent - claimed, 10, "at most one payment in flight lost");
 }
 
-Test(e2e, provider_killed_and_restarted_claims_on_restart)
+/* A provider (wallet commits under `sync`) SIGKILLed after two payment_acks
+ * and restarted on the same wallet claims every acknowledged token. */
+static void killed_and_restarted(const char *sync)
 {
     char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
     lp_start_mint(dir, 0, url, sizeof url);
-    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=500", "--rate=60");
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=500", "--rate=60", sync);
+    json_t *ls = lp_wait_find(agent, "listening", 1000);
+    cr_assert_not_null(ls);
+    cr_assert_str_eq(json_string_value(json_object_get(ls, "sync")), strchr(sync, '=') + 1);
+    json_decref(ls);
     snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
     snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
     snprintf(mintf, sizeof mintf, "--mint=%s", url);
@@ -212,6 +218,16 @@ Test(e2e, provider_killed_and_restarted_claims_on_restart)
     uint64_t sent = sent_sats(cdb, url, false);
     cr_assert_leq(sent - claimed, 10, "the customer lost at most one payment cycle (sent %llu, claimed %llu)",
                   (unsigned long long)sent, (unsigned long long)claimed);
+}
+
+Test(e2e, provider_killed_and_restarted_claims_on_restart)
+{
+    killed_and_restarted("--sync=full");
+}
+
+Test(e2e, provider_with_sync_normal_killed_and_restarted_claims_on_restart)
+{
+    killed_and_restarted("--sync=normal");
 }
 
 Test(e2e, mint_down_when_the_job_ends_claim_is_retried)

@@ -560,7 +560,8 @@ static void ver_done(uv_async_t *h)
             dvm_err e = dvm_agent_on_verify(a->core, it->job, it->vid, &it->r, now_ms(a));
             if (e == DVM_ERR_NOT_FOUND && it->r.outcome == DVM_VERIFY_OK)
                 claim_async(a, "late payment"); /* its job is gone: claim it now */
-        }
+        } else if (it->r.outcome == DVM_VERIFY_OK)
+            claim_async(a, "late payment"); /* stopping: claimed before the loop ends */
         vitem_free(it);
     }
     if (!a->stopped)
@@ -648,10 +649,26 @@ static void ver_stop(struct lagent *a)
         uv_mutex_unlock(&v->mu);
         uv_thread_join(&v->thread);
         v->started = false;
+        bool owed = false;
         while (v->out) {
             struct vitem *it = v->out;
             v->out = it->next;
+            owed |= it->r.outcome == DVM_VERIFY_OK;
             vitem_free(it);
+        }
+        /* payments committed after the loop stopped listening: claim them
+         * now rather than at the next start */
+        for (size_t m = 0; owed && m < a->n_wallets; m++) {
+            struct claim_res r;
+            claim_one(v->wallets[m], &r);
+            if (r.skipped)
+                continue;
+            if (r.e == DVM_OK)
+                dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[m]), DVM_LU("sats", r.got),
+                            DVM_LU("rejected_sats", r.rejected), DVM_LS("why", "exit"));
+            else
+                dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[m]),
+                            DVM_LS("reason", r.err), DVM_LU("owed_sats", r.owed), DVM_LS("why", "exit"));
         }
         uv_cond_destroy(&v->cv);
         uv_mutex_destroy(&v->mu);

@@ -243,6 +243,11 @@ int bench_e2e(const bench_opts *o, int argc, char **argv)
      * pay_required), and 10 with the customer paying 4 payments ahead. */
     static const uint64_t cpps[] = {10, 1000, 10};
     static const unsigned prepays[] = {0, 0, 4};
+    /* the agent inherits the environment: DVM_SYNC=normal measures its
+     * wallet commits without fsync per commit (see dvm agent --sync) */
+    const char *sync = getenv("DVM_SYNC");
+    if (!sync || (strcmp(sync, "normal") != 0 && strcmp(sync, "full") != 0))
+        sync = "full";
     int rc = 0;
     for (size_t k = 0; k < 3 && rc == 0; k++) {
         p.mint = p.agent = 0;
@@ -259,12 +264,12 @@ int bench_e2e(const bench_opts *o, int argc, char **argv)
                 break;
             }
         if (rc == 0) {
-            char extra[160];
+            char extra[200];
             snprintf(extra, sizeof extra,
                      "\"impl\":\"c\",\"chunks_per_payment\":%llu,\"chunks\":%llu,"
-                     "\"prepay\":%u,\"verified_payments\":%llu,\"split_ms\":%.0f",
+                     "\"prepay\":%u,\"verified_payments\":%llu,\"split_ms\":%.0f,\"sync\":\"%s\"",
                      (unsigned long long)cpps[k], (unsigned long long)chunks, prepays[k],
-                     (unsigned long long)((chunks + cpps[k] - 1) / cpps[k]), split);
+                     (unsigned long long)((chunks + cpps[k] - 1) / cpps[k]), split, sync);
             bench_emit("e2e", extra, "chunks_per_s", rates, o->runs);
         }
         stop_stack(&p);

@@ -37,6 +37,10 @@ int dvm_cmd_agent(int argc, char **argv)
         fprintf(stderr, "dvm agent: %s\n", err);
         return 2;
     }
+    if (cfg.sync && strcmp(cfg.sync, "full") != 0 && strcmp(cfg.sync, "normal") != 0) {
+        fprintf(stderr, "dvm agent: --sync: expected full or normal, got '%s'\n", cfg.sync);
+        return 2;
+    }
     if (cfg.sub_kind && !cfg.sub_peer) {
         fprintf(stderr, "dvm agent: --sub-kind needs --sub-peer HOST:PORT (no swarm lookup yet)\n");
         return 2;

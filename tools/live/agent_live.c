@@ -69,6 +69,9 @@ struct lagent {
     dvm_proc *proc;
     dvm_stream_pub *pub;
     dvm_pay_policy *policy;
+    uv_mutex_t policy_mu;   /* the policy is used by the loop (claims) and the verifier thread */
+    bool policy_mu_init;
+    struct verifier *ver;   /* payments: verified and committed off the loop */
     dvm_wallet_client *wallets[MAX_MINTS];
     const char *mint_urls[MAX_MINTS];
     size_t n_wallets;
@@ -160,15 +163,6 @@ static size_t url_len(const char *u)
     return n;
 }
 
-static dvm_wallet_client *wallet_for(struct lagent *a, const char *mint)
-{
-    size_t n = url_len(mint);
-    for (size_t i = 0; i < a->n_wallets; i++)
-        if (url_len(a->mint_urls[i]) == n && strncmp(a->mint_urls[i], mint, n) == 0)
-            return a->wallets[i];
-    return NULL;
-}
-
 static void claim_timer_cb(uv_timer_t *t);
 
 /* One mint's claim: recover interrupted operations, then swap every
@@ -200,9 +194,20 @@ static void claim_one(dvm_wallet_client *w, struct claim_res *r)
         snprintf(r->err, sizeof r->err, "%s", dvm_wallet_client_last_error(w));
 }
 
-/* Log the outcome, lower the policy's unclaimed total, and schedule a
- * retry (backoff) if a mint did not answer. True when all mints did. */
-static bool claim_report(struct lagent *a, const struct claim_res *res, const char *why)
+/* Lower the policy's unclaimed total by what the claims took (any thread). */
+static void claim_apply(struct lagent *a, const struct claim_res *res)
+{
+    uv_mutex_lock(&a->policy_mu);
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (!res[i].skipped && res[i].e == DVM_OK)
+            dvm_pay_policy_claimed(a->policy, res[i].got + res[i].rejected);
+    uv_mutex_unlock(&a->policy_mu);
+}
+
+/* Log the outcome of claims already applied to the policy, and schedule a
+ * retry (backoff) if a mint did not answer. True when all mints did. Loop
+ * thread only. */
+static bool claim_log(struct lagent *a, const struct claim_res *res, const char *why)
 {
     bool all_ok = true;
     for (size_t i = 0; i < a->n_wallets; i++) {
@@ -210,7 +215,6 @@ static bool claim_report(struct lagent *a, const struct claim_res *res, const ch
         if (r->skipped)
             continue;
         if (r->e == DVM_OK) {
-            dvm_pay_policy_claimed(a->policy, r->got + r->rejected);
             dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[i]), DVM_LU("sats", r->got),
                         DVM_LU("rejected_sats", r->rejected), DVM_LS("why", why));
         } else {
@@ -229,7 +233,14 @@ static bool claim_report(struct lagent *a, const struct claim_res *res, const ch
     return all_ok;
 }
 
-/* Synchronous claim on the loop thread (the policy's unclaimed bound). */
+static bool claim_report(struct lagent *a, const struct claim_res *res, const char *why)
+{
+    claim_apply(a, res);
+    return claim_log(a, res, why);
+}
+
+/* Synchronous claim on the loop thread (fallback when no work item can be
+ * queued). */
 static bool claim_sync(struct lagent *a, const char *why)
 {
     struct claim_res res[MAX_MINTS];
@@ -284,75 +295,389 @@ static void claim_timer_cb(uv_timer_t *t)
     claim_async(a, "retry");
 }
 
-/* Run the payment policy (and the wallet steps it asks for) on a token;
- * the final verdict goes into *r (reason in rbuf). */
-static void verify_token(struct lagent *a, dvm_str tok, dvm_verify_result *r, char *rbuf, size_t rlen)
-{
+/* ---- payments: the verifier thread -------------------------------------
+ * Every `payment` is verified and committed on ONE worker thread with its
+ * own wallet connections, so the loop keeps streaming other credit while
+ * DLEQ proofs are checked (NUT-12) and the token is fsync'd:
+ *   loop: VERIFY_TOKEN -> queue (FIFO) -> worker: decode, policy check
+ *   (under policy_mu: the policy is not thread-safe; claims on the loop
+ *   lower its unclaimed total under the same lock), mint round trips the
+ *   policy asks for (keysets, swap of a token without DLEQ, claim at the
+ *   unclaimed bound) -> one SQLite transaction for every payment accepted
+ *   in the batch (group commit: dvm_wallet_client_add_incoming_many) ->
+ *   results queue -> uv_async -> loop: log, dvm_agent_on_verify (credit
+ *   and payment_ack: only after the commit returned).
+ * One worker and two FIFO queues keep the payments of a job (and of all
+ * jobs) in the order they arrived. Payments that arrive while a batch is
+ * being committed form the next batch (at most VERIFY_BATCH_MAX). */
+
+#define VERIFY_BATCH_MAX 64
+
+struct vitem {
+    struct vitem *next;
+    uint64_t job, vid;
+    char *tok; /* the token string as received (owned) */
+    size_t tok_len;
+    dvm_verify_result r; /* the worker's verdict; r.reason set on the loop */
+    char rbuf[300];
+    struct claim_res *claims; /* claims the worker made first (unclaimed bound), logged on the loop */
+};
+
+struct vpend { /* accepted, waiting for the batch's commit */
+    struct vitem *it;
     dvm_token t;
-    memset(r, 0, sizeof *r);
-    r->outcome = DVM_VERIFY_REJECTED;
+    uint64_t amount;
+    size_t mint;
+};
+
+struct verifier {
+    struct lagent *a;
+    uv_thread_t thread;
+    bool started;
+    uv_mutex_t mu; /* guards in, out, quit */
+    uv_cond_t cv;
+    struct vitem *in, **in_tail, *out, **out_tail;
+    bool quit;
+    uv_async_t async;
+    dvm_wallet_client *wallets[MAX_MINTS]; /* the worker's own connections */
+    /* worker-only scratch for a group commit */
+    struct vpend pend[VERIFY_BATCH_MAX];
+    size_t npend;
+    dvm_token toks[VERIFY_BATCH_MAX];
+    dvm_err res[VERIFY_BATCH_MAX];
+    size_t who[VERIFY_BATCH_MAX];
+};
+
+static int mint_index(struct lagent *a, const char *mint)
+{
+    size_t n = url_len(mint);
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (url_len(a->mint_urls[i]) == n && strncmp(a->mint_urls[i], mint, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void policy_claimed_locked(struct lagent *a, uint64_t sats)
+{
+    uv_mutex_lock(&a->policy_mu);
+    dvm_pay_policy_claimed(a->policy, sats);
+    uv_mutex_unlock(&a->policy_mu);
+}
+
+/* Worker: commit every pending accepted token, one transaction per mint. */
+static void ver_commit(struct verifier *v)
+{
+    struct lagent *a = v->a;
+    for (size_t m = 0; m < a->n_wallets && v->npend; m++) {
+        size_t k = 0;
+        for (size_t i = 0; i < v->npend; i++)
+            if (v->pend[i].mint == m) {
+                v->toks[k] = v->pend[i].t; /* shallow: the proofs stay owned by pend */
+                v->who[k++] = i;
+            }
+        if (!k)
+            continue;
+        dvm_wallet_client_add_incoming_many(v->wallets[m], v->toks, k, v->res);
+        for (size_t i = 0; i < k; i++) {
+            struct vpend *p = &v->pend[v->who[i]];
+            if (v->res[i] == DVM_OK) {
+                p->it->r.outcome = DVM_VERIFY_OK;
+                p->it->r.amount = p->amount;
+            } else {
+                policy_claimed_locked(a, p->amount); /* not stored: do not count it as held */
+                snprintf(p->it->rbuf, sizeof p->it->rbuf, "%s",
+                         v->res[i] == DVM_ERR_EXISTS ? "token already received (replay)" : "cannot store the token");
+            }
+        }
+    }
+    for (size_t i = 0; i < v->npend; i++)
+        dvm_token_free(&v->pend[i].t);
+    v->npend = 0;
+}
+
+/* Worker: claim everything held (the policy's unclaimed bound). */
+static bool ver_claim(struct verifier *v, struct vitem *it)
+{
+    struct lagent *a = v->a;
+    if (!it->claims && !(it->claims = calloc(MAX_MINTS, sizeof *it->claims)))
+        return false;
+    bool all_ok = true;
+    for (size_t m = 0; m < a->n_wallets; m++) {
+        claim_one(v->wallets[m], &it->claims[m]);
+        all_ok &= it->claims[m].skipped || it->claims[m].e == DVM_OK;
+    }
+    claim_apply(a, it->claims);
+    return all_ok;
+}
+
+/* Worker: run the payment policy (and the wallet steps it asks for) on one
+ * token. An accepted token joins the batch's pending commit; any other
+ * verdict is final here (reason in it->rbuf). */
+static void ver_one(struct verifier *v, struct vitem *it)
+{
+    struct lagent *a = v->a;
+    memset(&it->r, 0, sizeof it->r);
+    it->r.outcome = DVM_VERIFY_REJECTED;
+    char *rbuf = it->rbuf;
+    size_t rlen = sizeof it->rbuf;
     char reason[256] = "";
-    if (dvm_token_decode(tok.ptr, tok.len, &t, reason, sizeof reason) != DVM_OK) {
+    dvm_token t;
+    if (dvm_token_decode(it->tok, it->tok_len, &t, reason, sizeof reason) != DVM_OK) {
         snprintf(rbuf, rlen, "invalid token: %s", reason);
-        r->reason = dvm_str_c(rbuf);
         return;
     }
+    bool kept = false;
     for (int round = 0; round < 4; round++) {
         uint64_t amount = 0;
-        dvm_pay_verdict v = dvm_pay_policy_check(a->policy, &t, &amount, reason, sizeof reason);
-        dvm_wallet_client *w = wallet_for(a, t.mint);
-        if (v == DVM_PAY_ACCEPT) {
-            dvm_err e = w ? dvm_wallet_client_add_incoming(w, &t) : DVM_ERR_INVALID;
-            if (e == DVM_OK) {
-                r->outcome = DVM_VERIFY_OK;
-                r->amount = amount;
-            } else {
-                /* not stored: do not count it as held */
-                dvm_pay_policy_claimed(a->policy, amount);
-                snprintf(rbuf, rlen, "%s", e == DVM_ERR_EXISTS ? "token already received (replay)"
-                                                               : "cannot store the token");
+        uv_mutex_lock(&a->policy_mu);
+        dvm_pay_verdict vd = dvm_pay_policy_check(a->policy, &t, &amount, reason, sizeof reason);
+        uint64_t held = dvm_pay_policy_unclaimed(a->policy);
+        uv_mutex_unlock(&a->policy_mu);
+        int m = mint_index(a, t.mint);
+        dvm_wallet_client *w = m >= 0 ? v->wallets[m] : NULL;
+        if (vd == DVM_PAY_ACCEPT) {
+            if (!w || v->npend >= VERIFY_BATCH_MAX) {
+                policy_claimed_locked(a, amount);
+                snprintf(rbuf, rlen, "cannot store the token");
+                break;
             }
+            struct vpend *p = &v->pend[v->npend++];
+            p->it = it;
+            p->t = t;
+            p->amount = amount;
+            p->mint = (size_t)m;
+            kept = true;
             break;
         }
-        if (v == DVM_PAY_SWAP_FIRST && w) {
+        if (vd == DVM_PAY_SWAP_FIRST && w) {
             uint64_t got = 0;
             dvm_err e = dvm_wallet_client_receive(w, &t, &got);
             if (e == DVM_OK) {
-                r->outcome = DVM_VERIFY_OK_CLAIMED;
-                r->amount = amount;
+                it->r.outcome = DVM_VERIFY_OK_CLAIMED;
+                it->r.amount = amount;
             } else
                 snprintf(rbuf, rlen, "%s", e == DVM_ERR_SPENT ? "token already spent"
                                            : e == DVM_ERR_AGAIN ? "mint unreachable, try again"
                                                                 : dvm_wallet_client_last_error(w));
             break;
         }
-        if (v == DVM_PAY_CLAIM_FIRST) {
-            if (round == 3 || !claim_sync(a, "unclaimed bound")) {
+        if (vd == DVM_PAY_CLAIM_FIRST) {
+            ver_commit(v); /* what this batch accepted so far is claimed too */
+            if (round == 3 || !ver_claim(v, it)) {
                 snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
-                         (unsigned long long)amount, (unsigned long long)dvm_pay_policy_unclaimed(a->policy),
+                         (unsigned long long)amount, (unsigned long long)held,
                          (unsigned long long)a->cfg->max_unclaimed);
                 break;
             }
             continue;
         }
-        if (v == DVM_PAY_NEED_KEYSET && w) {
+        if (vd == DVM_PAY_NEED_KEYSET && w) {
             const dvm_keyset *ks;
             size_t n;
             if (dvm_wallet_client_load_keysets(w) != DVM_OK || dvm_wallet_client_keysets(w, &ks, &n) != DVM_OK) {
                 snprintf(rbuf, rlen, "mint unreachable, try again");
                 break;
             }
+            uv_mutex_lock(&a->policy_mu);
             for (size_t i = 0; i < n; i++)
                 dvm_pay_policy_add_keyset(a->policy, dvm_wallet_client_mint_url(w), &ks[i]);
+            uv_mutex_unlock(&a->policy_mu);
             continue;
         }
-        snprintf(rbuf, rlen, "%s", reason[0] ? reason : dvm_pay_verdict_name(v));
+        snprintf(rbuf, rlen, "%s", reason[0] ? reason : dvm_pay_verdict_name(vd));
         break;
     }
-    if (r->outcome == DVM_VERIFY_REJECTED && !rbuf[0])
-        snprintf(rbuf, rlen, "payment not accepted");
-    r->reason = dvm_str_c(rbuf);
-    dvm_token_free(&t);
+    if (!kept)
+        dvm_token_free(&t);
+}
+
+static void ver_main(void *arg)
+{
+    struct verifier *v = arg;
+    for (;;) {
+        uv_mutex_lock(&v->mu);
+        while (!v->in && !v->quit)
+            uv_cond_wait(&v->cv, &v->mu);
+        if (!v->in) { /* quit, and everything queued is committed */
+            uv_mutex_unlock(&v->mu);
+            break;
+        }
+        struct vitem *batch = NULL, **bt = &batch;
+        for (size_t n = 0; v->in && n < VERIFY_BATCH_MAX; n++) {
+            struct vitem *it = v->in;
+            v->in = it->next;
+            it->next = NULL;
+            *bt = it;
+            bt = &it->next;
+        }
+        if (!v->in)
+            v->in_tail = &v->in;
+        uv_mutex_unlock(&v->mu);
+        for (struct vitem *it = batch; it; it = it->next)
+            ver_one(v, it);
+        ver_commit(v); /* one transaction (one fsync) per mint for the batch */
+        uv_mutex_lock(&v->mu);
+        *v->out_tail = batch;
+        v->out_tail = bt;
+        uv_mutex_unlock(&v->mu);
+        uv_async_send(&v->async);
+    }
+}
+
+static void vitem_free(struct vitem *it)
+{
+    free(it->tok);
+    free(it->claims);
+    free(it);
+}
+
+/* Loop: results of the worker, in order; credit (payment_ack) only now. */
+static void ver_done(uv_async_t *h)
+{
+    struct verifier *v = h->data;
+    struct lagent *a = v->a;
+    uv_mutex_lock(&v->mu);
+    struct vitem *list = v->out;
+    v->out = NULL;
+    v->out_tail = &v->out;
+    uv_mutex_unlock(&v->mu);
+    while (list) {
+        struct vitem *it = list;
+        list = it->next;
+        if (!a->stopped) {
+            if (it->claims)
+                claim_log(a, it->claims, "unclaimed bound");
+            struct ljob *j = job_by_handle(a, it->job);
+            const char *jid = j ? j->id : NULL;
+            if (it->r.outcome == DVM_VERIFY_REJECTED) {
+                if (!it->rbuf[0])
+                    snprintf(it->rbuf, sizeof it->rbuf, "payment not accepted");
+                dvm_log_job(a->log, jid, "payment_rejected", DVM_LS("reason", it->rbuf));
+            } else
+                dvm_log_job(a->log, jid, "payment", DVM_LU("amount", it->r.amount),
+                            DVM_LS("stored", it->r.outcome == DVM_VERIFY_OK ? "incoming" : "claimed"));
+            it->r.reason = dvm_str_c(it->rbuf);
+            dvm_err e = dvm_agent_on_verify(a->core, it->job, it->vid, &it->r, now_ms(a));
+            if (e == DVM_ERR_NOT_FOUND && it->r.outcome == DVM_VERIFY_OK)
+                claim_async(a, "late payment"); /* its job is gone: claim it now */
+        } else if (it->r.outcome == DVM_VERIFY_OK)
+            claim_async(a, "late payment"); /* stopping: claimed before the loop ends */
+        vitem_free(it);
+    }
+    if (!a->stopped)
+        pump(a);
+}
+
+/* Loop: hand VERIFY_TOKEN to the worker (the token string is copied). */
+static void ver_submit(struct lagent *a, uint64_t job, uint64_t vid, dvm_str tok)
+{
+    struct verifier *v = a->ver;
+    struct vitem *it = calloc(1, sizeof *it);
+    if (it && (it->tok = malloc(tok.len + 1))) {
+        memcpy(it->tok, tok.ptr ? tok.ptr : "", tok.len);
+        it->tok[tok.len] = 0;
+        it->tok_len = tok.len;
+        it->job = job;
+        it->vid = vid;
+        uv_mutex_lock(&v->mu);
+        *v->in_tail = it;
+        v->in_tail = &it->next;
+        uv_cond_signal(&v->cv);
+        uv_mutex_unlock(&v->mu);
+        return;
+    }
+    free(it);
+    dvm_verify_result r = {.outcome = DVM_VERIFY_REJECTED, .reason = dvm_str_c("out of memory")};
+    dvm_agent_on_verify(a->core, job, vid, &r, now_ms(a));
+}
+
+/* Start the worker with its own wallet connections (sync mode `sync`). */
+static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync sync, char *err, size_t errlen)
+{
+    struct verifier *v = calloc(1, sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->ver = v;
+    v->a = a;
+    v->in_tail = &v->in;
+    v->out_tail = &v->out;
+    for (size_t i = 0; i < a->n_wallets; i++) {
+        if (dvm_wallet_client_open(a->mint_urls[i], wallet_path, 5000, &v->wallets[i], err, errlen) != DVM_OK)
+            return -1;
+        if (dvm_wallet_client_set_sync(v->wallets[i], sync) != DVM_OK) {
+            snprintf(err, errlen, "%s", dvm_wallet_client_last_error(v->wallets[i]));
+            return -1;
+        }
+    }
+    if (uv_mutex_init(&v->mu) != 0 || (uv_cond_init(&v->cv) != 0 && (uv_mutex_destroy(&v->mu), 1))) {
+        snprintf(err, errlen, "cannot create the verifier's lock");
+        return -1;
+    }
+    if (uv_async_init(a->loop, &v->async, ver_done) != 0) {
+        uv_cond_destroy(&v->cv);
+        uv_mutex_destroy(&v->mu);
+        snprintf(err, errlen, "cannot create the verifier's wakeup");
+        return -1;
+    }
+    v->async.data = v;
+    uv_unref((uv_handle_t *)&v->async); /* the loop ends without waiting for it */
+    if (uv_thread_create(&v->thread, ver_main, v) != 0) {
+        uv_close((uv_handle_t *)&v->async, NULL);
+        uv_cond_destroy(&v->cv);
+        uv_mutex_destroy(&v->mu);
+        snprintf(err, errlen, "cannot start the verifier thread");
+        return -1;
+    }
+    v->started = true;
+    return 0;
+}
+
+/* Stop the worker after it committed everything queued (tokens whose
+ * results the loop no longer takes stay INCOMING: claimed at the next
+ * start), then release it. Call before the loop's handles are closed. */
+static void ver_stop(struct lagent *a)
+{
+    struct verifier *v = a->ver;
+    if (!v)
+        return;
+    if (v->started) {
+        uv_mutex_lock(&v->mu);
+        v->quit = true;
+        uv_cond_signal(&v->cv);
+        uv_mutex_unlock(&v->mu);
+        uv_thread_join(&v->thread);
+        v->started = false;
+        bool owed = false;
+        while (v->out) {
+            struct vitem *it = v->out;
+            v->out = it->next;
+            owed |= it->r.outcome == DVM_VERIFY_OK;
+            vitem_free(it);
+        }
+        /* payments committed after the loop stopped listening: claim them
+         * now rather than at the next start */
+        for (size_t m = 0; owed && m < a->n_wallets; m++) {
+            struct claim_res r;
+            claim_one(v->wallets[m], &r);
+            if (r.skipped)
+                continue;
+            if (r.e == DVM_OK)
+                dvm_log_job(a->log, NULL, "claimed", DVM_LS("mint", a->mint_urls[m]), DVM_LU("sats", r.got),
+                            DVM_LU("rejected_sats", r.rejected), DVM_LS("why", "exit"));
+            else
+                dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[m]),
+                            DVM_LS("reason", r.err), DVM_LU("owed_sats", r.owed), DVM_LS("why", "exit"));
+        }
+        uv_cond_destroy(&v->cv);
+        uv_mutex_destroy(&v->mu);
+    }
+    for (size_t i = 0; i < MAX_MINTS; i++)
+        if (v->wallets[i]) {
+            dvm_wallet_client_close(v->wallets[i]);
+            v->wallets[i] = NULL;
+        }
 }
 
 /* ---- processor callbacks ----------------------------------------------- */
@@ -616,21 +941,11 @@ static void exec_action(struct lagent *a, const dvm_agent_action *x)
         }
         send_msg(a, x->conn, &p->msg);
         break;
-    case DVM_PACT_VERIFY_TOKEN: {
-        char rbuf[300] = "";
-        dvm_verify_result r;
-        verify_token(a, p->token, &r, rbuf, sizeof rbuf);
-        uint64_t vid = p->verify_id, job = x->job;
-        if (r.outcome == DVM_VERIFY_REJECTED)
-            dvm_log_job(a->log, jid, "payment_rejected", DVM_LS("reason", rbuf));
-        else
-            dvm_log_job(a->log, jid, "payment", DVM_LU("amount", r.amount),
-                        DVM_LS("stored", r.outcome == DVM_VERIFY_OK ? "incoming" : "claimed"));
-        /* The action's strings die with the next event call: r.reason
-         * points at rbuf (ours). */
-        dvm_agent_on_verify(a->core, job, vid, &r, now_ms(a));
+    case DVM_PACT_VERIFY_TOKEN:
+        /* verified and committed on the verifier thread; on_verify (and so
+         * payment_ack) follows from ver_done once the token is durable */
+        ver_submit(a, x->job, p->verify_id, p->token);
         break;
-    }
     case DVM_PACT_START_GENERATION: {
         if (!j)
             break;
@@ -886,6 +1201,12 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     a->log = log;
     a->claim_delay = CLAIM_RETRY_MIN_MS;
     dvm_buf_init(&a->out, 0);
+    if (uv_mutex_init(&a->policy_mu) != 0) {
+        uv_loop_close(&loop);
+        free(a);
+        return 1;
+    }
+    a->policy_mu_init = true;
     char err[512];
     int rc = 1;
 
@@ -946,10 +1267,27 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
             a->n_wallets = i;
             goto out;
         }
+    dvm_wallet_sync sync = DVM_WALLET_SYNC_FULL;
+    if (cfg->sync && strcmp(cfg->sync, "normal") == 0)
+        sync = DVM_WALLET_SYNC_NORMAL;
+    else if (cfg->sync && strcmp(cfg->sync, "full") != 0) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "--sync: expected full or normal"));
+        goto out;
+    }
+    for (size_t i = 0; i < a->n_wallets; i++)
+        if (dvm_wallet_client_set_sync(a->wallets[i], sync) != DVM_OK ||
+            dvm_wallet_client_set_sync(a->claimers[i], sync) != DVM_OK) {
+            dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", dvm_wallet_client_last_error(a->wallets[i])));
+            goto out;
+        }
     dvm_pay_policy_config pc = {.trusted_mints = a->mint_urls, .n_trusted = a->n_wallets,
                                 .max_unclaimed_sats = cfg->max_unclaimed, .replay_capacity = 0};
     if (dvm_pay_policy_new(&a->policy, &pc) != DVM_OK) {
         dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", "bad trusted mint list"));
+        goto out;
+    }
+    if (ver_start(a, wp, sync, err, sizeof err) != 0) {
+        dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
         goto out;
     }
 
@@ -1024,6 +1362,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
                 DVM_LU("kind", cfg->kind), DVM_LS("topic", topichex), DVM_LS("processor", dvm_proc_name(a->proc)),
                 DVM_LU("max_jobs", cfg->max_jobs), DVM_LU("sats_per_chunk", cfg->sats_per_chunk),
                 DVM_LU("chunks_per_payment", cfg->chunks_per_payment), DVM_LS("mint", cfg->mint),
+                DVM_LS("sync", sync == DVM_WALLET_SYNC_FULL ? "full" : "normal"),
                 DVM_LS("stream_socket", cfg->stream_socket ? cfg->stream_socket : ""));
 
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -1047,6 +1386,7 @@ out:
     while (a->jobs)
         job_remove(a, a->jobs);
     dvm_proc_free(a->proc);
+    ver_stop(a); /* commits what is queued; before its async handle is closed */
     uv_walk(&loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
         ;
@@ -1059,6 +1399,9 @@ out:
     }
     curl_global_cleanup();
     dvm_buf_free(&a->out);
+    free(a->ver);
+    if (a->policy_mu_init)
+        uv_mutex_destroy(&a->policy_mu);
     free(a);
     return rc;
 }

@@ -246,6 +246,8 @@ const dvm_opt dvm_agent_opts[] = {
         "sats held unclaimed before claiming early"),
     STR("wallet", "DVM_WALLET", dvm_agent_cfg, wallet, NULL, NULL, "SQLite wallet path"),
     STR("identity", "DVM_IDENTITY", dvm_agent_cfg, identity, NULL, NULL, "identity key file"),
+    STR("sync", "DVM_SYNC", dvm_agent_cfg, sync, "full", NULL,
+        "wallet commit durability: full (fsync each, survives power loss) | normal (survives kill -9)"),
     U64("sub-kind", "SUB_KIND", dvm_agent_cfg, sub_kind, "0", 0, 65535, NULL,
         "kind of the sub-task to buy (0: no pipeline)"),
     U64("sub-budget", "SUB_BUDGET", dvm_agent_cfg, sub_budget, "50", 1, 100000000, "50", "sats for a sub-task"),

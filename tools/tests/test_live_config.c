@@ -47,6 +47,7 @@ Test(config, defaults_match_the_reference)
     cr_assert_str_eq(c.processor, "builtin");
     cr_assert_null(c.stream_socket);
     cr_assert_not(c.log_json);
+    cr_assert_str_eq(c.sync, "full", "wallet commits fsync'd unless asked otherwise");
     cr_assert_eq(np, 0);
 
     dvm_customer_cfg k;
@@ -65,7 +66,7 @@ Test(config, environment_then_flags_win)
     const char *env[] = {"DVM_KIND", "5302", "MAX_JOBS", "7", "SATS_PER_CHUNK", "2", "CHUNKS_PER_PAYMENT", "4",
                          "PAYMENT_TIMEOUT", "1500", "SUB_KIND", "5100", "SUB_BUDGET", "20", "SUB_BATCH_SIZE", "64",
                          "CASHU_MINT_URL", "http://127.0.0.1:3338", "OLLAMA_MODEL", "qwen2", "DVM_TRUST_MINTS",
-                         "http://a, http://b", NULL};
+                         "http://a, http://b", "DVM_SYNC", "normal", NULL};
     dvm_agent_cfg c;
     char err[256];
     const char *pos[4];
@@ -85,6 +86,7 @@ Test(config, environment_then_flags_win)
     cr_assert_eq(c.trust_mint.n, 2);
     cr_assert_str_eq(c.trust_mint.items[0], "http://a");
     cr_assert_str_eq(c.trust_mint.items[1], "http://b");
+    cr_assert_str_eq(c.sync, "normal");
 
     char *argv2[] = {"agent", "--kind=5100", "--max-jobs", "1", "--trust-mint=http://c", "--log-json",
                      "--rate=2.5", "--stream-socket", "/tmp/s.sock", "--trust-mint", "http://d"};

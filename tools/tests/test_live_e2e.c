@@ -152,6 +152,38 @@ Test(e2e, seed_flow_paid_verified_and_claimed)
     cr_assert_neq(lp_wait_exit(mint, 10000), -1);
 }
 
+/* Payments prepaid ahead arrive while earlier ones are being verified and
+ * committed on the agent's verifier thread: every one is acknowledged,
+ * credited once, committed and claimed (the group commit loses none). */
+Test(e2e, prepaid_payments_in_flight_are_all_acked_and_claimed)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=60", "--chunks-per-payment=2", "--sync=normal");
+    snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
+    snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=60", "--prepay=8", "--json", "--log-json",
+                     "many payments", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "customer: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    cr_assert_not_null(sum, "summary: %s", c->out);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "chunks")), 60);
+    uint64_t paid = (uint64_t)json_integer_value(json_object_get(sum, "sats_paid"));
+    json_decref(sum);
+    cr_assert_geq(paid, 60, "30 payments of 2 sats at least");
+    json_t *done = NULL;
+    uint64_t accepted = sum_events_until(agent, "payment", "claimed", 20000, &done);
+    cr_assert_not_null(done, "agent claims: %s", agent->errlog);
+    uint64_t claimed = (uint64_t)json_integer_value(json_object_get(done, "sats"));
+    json_decref(done);
+    cr_assert_eq(accepted, paid, "every payment the customer sent was accepted once");
+    cr_assert_eq(claimed, paid, "and claimed");
+    cr_assert_null(lp_find_event(agent, "payment_rejected"), "%s", agent->errlog);
+    cr_assert_eq(sent_sats(cdb, url, true), paid, "what the customer paid is SPENT at the mint");
+}
+
 Test(e2e, customer_disconnects_provider_claims_what_it_got)
 {
     char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
@@ -177,11 +209,17 @@ Test(e2e, customer_disconnects_provider_claims_what_it_got)
     cr_assert_leq(sent - claimed, 10, "at most one payment in flight lost");
 }
 
-Test(e2e, provider_killed_and_restarted_claims_on_restart)
+/* A provider (wallet commits under `sync`) SIGKILLed after two payment_acks
+ * and restarted on the same wallet claims every acknowledged token. */
+static void killed_and_restarted(const char *sync)
 {
     char url[256], addr[128], wallet[400], mintf[300], peer[200], cdb[256];
     lp_start_mint(dir, 0, url, sizeof url);
-    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=500", "--rate=60");
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=500", "--rate=60", sync);
+    json_t *ls = lp_wait_find(agent, "listening", 1000);
+    cr_assert_not_null(ls);
+    cr_assert_str_eq(json_string_value(json_object_get(ls, "sync")), strchr(sync, '=') + 1);
+    json_decref(ls);
     snprintf(cdb, sizeof cdb, "%s/customer.db", dir);
     snprintf(wallet, sizeof wallet, "--wallet=%s", cdb);
     snprintf(mintf, sizeof mintf, "--mint=%s", url);
@@ -212,6 +250,16 @@ Test(e2e, provider_killed_and_restarted_claims_on_restart)
     uint64_t sent = sent_sats(cdb, url, false);
     cr_assert_leq(sent - claimed, 10, "the customer lost at most one payment cycle (sent %llu, claimed %llu)",
                   (unsigned long long)sent, (unsigned long long)claimed);
+}
+
+Test(e2e, provider_killed_and_restarted_claims_on_restart)
+{
+    killed_and_restarted("--sync=full");
+}
+
+Test(e2e, provider_with_sync_normal_killed_and_restarted_claims_on_restart)
+{
+    killed_and_restarted("--sync=normal");
 }
 
 Test(e2e, mint_down_when_the_job_ends_claim_is_retried)

@@ -43,6 +43,7 @@ typedef enum sim_token_kind {
  * max_unclaimed_sats bounds what a provider holds unclaimed. */
 dvm_err sim_pay_new(sim_pay **out, uint64_t seed, uint64_t input_fee_ppk, size_t n_customers,
                     size_t n_providers, uint64_t max_unclaimed_sats);
+/* Release the wallets, policies and mock mint (NULL is fine). */
 void sim_pay_free(sim_pay *p);
 
 /* The URL the providers trust (the honest mock mint). */

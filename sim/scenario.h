@@ -100,6 +100,7 @@ typedef struct sim_scenario_builder sim_scenario_builder;
 
 /* New builder holding the defaults. NULL on allocation failure. */
 sim_scenario_builder *sim_scenario_builder_new(void);
+/* Release the builder and its JSON (NULL is fine). */
 void sim_scenario_builder_free(sim_scenario_builder *b);
 
 /* Merge a scenario JSON text (NUL-terminated, at most 1 MiB) over the

@@ -31,6 +31,8 @@ typedef struct dvm_mint_memstore_stats {
     size_t outputs;
     size_t quotes;
 } dvm_mint_memstore_stats;
+/* Copy the store's current counters into *out (both non-NULL); no errors,
+ * no allocation. */
 void dvm_mint_memstore_stats_get(const dvm_mint_memstore *s, dvm_mint_memstore_stats *out);
 
 /* Test/simulation hook: let the next `skip` commits through, then make

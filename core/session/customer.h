@@ -211,6 +211,9 @@ typedef struct dvm_customer_stats {
     bool has_result;
 } dvm_customer_stats;
 
+/* Snapshot of the job's accounting into *out (all amounts in sats, bytes
+ * of chunk payload); status is DVM_CUSTOMER_RUNNING until DONE is queued.
+ * No errors, no allocation. */
 void dvm_customer_get_stats(const dvm_customer *c, dvm_customer_stats *out);
 
 /* The job's status; DVM_CUSTOMER_RUNNING until DONE is queued. */

@@ -51,6 +51,8 @@ typedef struct dvm_pipeline_config {
     bool split_exact;         /* see "Cutting" (default false) */
 } dvm_pipeline_config;
 
+/* Fill *cfg with the defaults: batch_chars 500 (SUB_BATCH_SIZE),
+ * max_batch_bytes 64 KiB, max_pending_bytes 1 MiB, split_exact false. */
 void dvm_pipeline_config_default(dvm_pipeline_config *cfg);
 
 typedef enum dvm_pipeline_action_type {
@@ -69,7 +71,9 @@ typedef struct dvm_pipeline_action {
 
 typedef struct dvm_pipeline dvm_pipeline;
 
-/* NULL on allocation failure or batch_chars 0 / max_batch_bytes < 4. */
+/* New pipeline; cfg NULL means the defaults; max_pending_bytes below
+ * max_batch_bytes is raised to it. Free with dvm_pipeline_free (NULL is
+ * fine). NULL on allocation failure or batch_chars 0 / max_batch_bytes < 4. */
 dvm_pipeline *dvm_pipeline_new(const dvm_pipeline_config *cfg);
 void dvm_pipeline_free(dvm_pipeline *pl);
 
@@ -98,6 +102,8 @@ dvm_err dvm_pipeline_on_processor_error(dvm_pipeline *pl, const char *msg, size_
 /* Abandon the pipeline (our customer stopped): no more actions. */
 void dvm_pipeline_cancel(dvm_pipeline *pl);
 
+/* Pop the next queued action into *out; false when none is left. out->text
+ * is borrowed (lifetimes above). Drain after every event call. */
 bool dvm_pipeline_next_action(dvm_pipeline *pl, dvm_pipeline_action *out);
 
 /* Bytes accepted and not yet handed to the processor. */

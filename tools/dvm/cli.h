@@ -25,4 +25,10 @@ bool dvm_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* True if any of argv[1..argc) is "--help" or "-h". */
 bool dvm_wants_help(int argc, char **argv);
 
+/* The usage error for an option getopt_long rejected (unknown, or missing
+ * its value): call with opterr = 0 right after getopt_long returned '?'.
+ * Prints one line on stderr, "dvm CMD: bad option 'WORD' ...; see 'dvm CMD
+ * --help'", and returns 2 (the exit code of a usage error). */
+int dvm_bad_option(const char *cmd, int argc, char **argv);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include "dvm/cli.h"
 #include "live/agent_live.h"
+#include "live/swarm.h"
 
 static void usage(FILE *out)
 {
@@ -38,6 +39,18 @@ int dvm_cmd_agent(int argc, char **argv)
     }
     if (cfg.sub_kind && !cfg.sub_peer) {
         fprintf(stderr, "dvm agent: --sub-kind needs --sub-peer HOST:PORT (no swarm lookup yet)\n");
+        return 2;
+    }
+    /* Address syntax is a usage error (exit 2), checked before anything
+     * opens a file or a socket. */
+    dvm_peer_addr pa[DVM_SWARM_MAX_PEERS];
+    size_t npa;
+    if (cfg.listen && dvm_peer_addr_parse(cfg.listen, true, &pa[0], err, sizeof err) != DVM_OK) {
+        fprintf(stderr, "dvm agent: --listen: %s\n", err);
+        return 2;
+    }
+    if (cfg.sub_peer && dvm_peer_addr_parse_list(cfg.sub_peer, pa, DVM_SWARM_MAX_PEERS, &npa, err, sizeof err) != DVM_OK) {
+        fprintf(stderr, "dvm agent: --sub-peer: %s\n", err);
         return 2;
     }
     dvm_log log = {stderr, cfg.log_json, "agent"};

@@ -5,6 +5,7 @@
 
 #include "dvm/cli.h"
 #include "live/customer_live.h"
+#include "live/swarm.h"
 
 #define MAX_PROMPT (1u << 20)
 
@@ -58,6 +59,12 @@ int dvm_cmd_customer(int argc, char **argv)
     }
     if (!cfg.peer) {
         fprintf(stderr, "dvm customer: --peer HOST:PORT is required (no swarm lookup yet)\n");
+        return 2;
+    }
+    dvm_peer_addr pa[DVM_SWARM_MAX_PEERS];
+    size_t npa;
+    if (dvm_peer_addr_parse_list(cfg.peer, pa, DVM_SWARM_MAX_PEERS, &npa, err, sizeof err) != DVM_OK) {
+        fprintf(stderr, "dvm customer: --peer: %s\n", err); /* before funding anything */
         return 2;
     }
     char *input = NULL;

@@ -28,11 +28,12 @@ int dvm_cmd_identity(int argc, char **argv)
     const char *path = NULL;
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i': path = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("identity", argc, argv);
         }
     }
     if (optind != argc) {

@@ -86,6 +86,7 @@ int dvm_cmd_mint(int argc, char **argv)
     bool quiet = false;
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *name = NULL;
         uint64_t *dst = NULL, max = 0;
@@ -100,7 +101,7 @@ int dvm_cmd_mint(int argc, char **argv)
         case 'T': name = "--threads", dst = &threads, max = 64; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("mint", argc, argv);
         }
         if (dst && !dvm_parse_u64(optarg, max, dst)) {
             fprintf(stderr, "dvm mint: %s must be an integer in 0..%llu, got '%s'\n", name,

@@ -180,6 +180,7 @@ int dvm_cmd_pipe(int argc, char **argv)
     uint64_t timeout_ms = 30000;
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "l:p:i:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
@@ -192,12 +193,23 @@ int dvm_cmd_pipe(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("pipe", argc, argv);
         }
     }
     if (optind != argc || (!listen) == (!peer)) {
         fprintf(stderr, "dvm pipe: give exactly one of --listen HOST:PORT or --peer HOST:PORT[@PUBKEYHEX]\n");
         return 2;
+    }
+    {
+        /* Address syntax first: a usage error touches no identity file. */
+        dvm_peer_addr pa[DVM_SWARM_MAX_PEERS];
+        size_t npa;
+        char bad[300];
+        if ((listen && dvm_peer_addr_parse(listen, true, &pa[0], bad, sizeof bad) != DVM_OK) ||
+            (peer && dvm_peer_addr_parse_list(peer, pa, DVM_SWARM_MAX_PEERS, &npa, bad, sizeof bad) != DVM_OK)) {
+            fprintf(stderr, "dvm pipe: %s: %s\n", listen ? "--listen" : "--peer", bad);
+            return 2;
+        }
     }
     if (sodium_init() < 0)
         return 1;

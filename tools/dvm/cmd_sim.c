@@ -119,6 +119,7 @@ int dvm_cmd_sim(int argc, char **argv)
     bool json = false, print = false;
     int c, rc = 2;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *path = NULL;
         switch (c) {
@@ -137,7 +138,7 @@ int dvm_cmd_sim(int argc, char **argv)
             usage(stdout);
             rc = 0;
             goto out;
-        default: usage(stderr); goto out;
+        default: dvm_bad_option("sim", argc, argv); goto out;
         }
         if (path) {
             uint64_t v;

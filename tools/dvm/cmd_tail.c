@@ -33,6 +33,7 @@ int dvm_cmd_tail(int argc, char **argv)
     dvm_tail_opts o = {0};
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 't': o.text_only = true; break;
@@ -46,7 +47,7 @@ int dvm_cmd_tail(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("tail", argc, argv);
         }
     }
     if (optind + 1 != argc) {

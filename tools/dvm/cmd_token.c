@@ -318,7 +318,7 @@ static int cmd_encode(int argc, char **argv)
 int dvm_cmd_token(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "dvm token: missing subcommand (decode or encode); see 'dvm token --help'\n");
         return 2;
     }
     if (dvm_wants_help(argc, argv)) {

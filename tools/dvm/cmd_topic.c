@@ -26,11 +26,12 @@ int dvm_cmd_topic(int argc, char **argv)
     const char *kind_s = getenv("DVM_KIND");
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': kind_s = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("topic", argc, argv);
         }
     }
     if (optind != argc) {

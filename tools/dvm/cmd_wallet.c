@@ -116,6 +116,7 @@ int dvm_cmd_wallet(int argc, char **argv)
     int version = 4;
     int c;
     optind = 1;
+    opterr = 0; /* dvm_bad_option reports, in one line */
     /* '+': stop at the first non-option (the command); options may also
      * follow the command, see the second pass below. */
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -130,7 +131,7 @@ int dvm_cmd_wallet(int argc, char **argv)
             break;
         case '3': version = 3; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return dvm_bad_option("wallet", argc, argv);
         }
     }
     if (optind >= argc) {

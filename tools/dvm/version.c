@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,4 +30,21 @@ bool dvm_wants_help(int argc, char **argv)
             return true;
     }
     return false;
+}
+
+int dvm_bad_option(const char *cmd, int argc, char **argv)
+{
+    char shortopt[3] = "-?";
+    const char *word = optind - 1 >= 1 && optind - 1 < argc ? argv[optind - 1] : NULL;
+    if (!word || strncmp(word, "--", 2) != 0) {
+        if (optopt > ' ' && optopt < 127) { /* a short option, maybe inside a cluster */
+            shortopt[1] = (char)optopt;
+            word = shortopt;
+        } else if (!word) {
+            word = "?";
+        }
+    }
+    fprintf(stderr, "dvm %s: bad option '%s' (unknown, or missing its value); see 'dvm %s --help'\n", cmd, word,
+            cmd);
+    return 2;
 }

@@ -976,9 +976,6 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 
-    /* money owed from earlier runs: finish open operations, claim */
-    claim_async(a, "startup"); /* recovers interrupted claims first */
-
     /* pipeline: hold the sub-task budgets of max_jobs jobs up front, so a
      * job does not wait for a mint quote (topped up per job if short) */
     if (cfg->sub_kind) {
@@ -1014,6 +1011,11 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
                     DVM_LS("listen", cfg->listen));
         goto out;
     }
+    /* money owed from earlier runs: finish open operations, claim. Only
+     * once startup succeeded: the error path below closes the wallets and
+     * must not race a claim running on the thread pool. */
+    claim_async(a, "startup"); /* recovers interrupted claims first */
+
     char addr[300] = "";
     dvm_swarm_local_address(a->swarm, addr, sizeof addr);
     char topichex[2 * DVM_TOPIC_BYTES + 1];

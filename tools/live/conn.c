@@ -254,10 +254,11 @@ dvm_err dvm_conn_send(dvm_conn *c, const uint8_t *msg, size_t len)
         return DVM_ERR_STATE;
     if (len > DVM_SECRETSTREAM_MAX_MESSAGE)
         return DVM_ERR_TOO_LARGE;
-    size_t frame = DVM_SECRETSTREAM_FRAME_SIZE(len);
+    size_t frame = c->opts.plaintext ? len : DVM_SECRETSTREAM_FRAME_SIZE(len);
     if (dvm_conn_queued_bytes(c) + frame > c->hard_cap)
         return DVM_ERR_LIMIT;
-    dvm_err e = dvm_secretstream_send(&c->ss, msg, len, &c->pending);
+    dvm_err e = c->opts.plaintext ? dvm_buf_append(&c->pending, msg, len)
+                                  : dvm_secretstream_send(&c->ss, msg, len, &c->pending);
     if (e)
         return e;
     c->msgs_out++;
@@ -291,6 +292,21 @@ static void on_keepalive(uv_timer_t *t)
 
 /* ---- reading ------------------------------------------------------------- */
 
+/* The conn is usable: handshake done (or, in plaintext mode, TCP up). */
+static void mark_open(dvm_conn *c)
+{
+    c->open = true;
+    uv_timer_stop(&c->timer);
+    if (c->opts.idle_timeout_ms)
+        uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
+    c->last_send_ms = uv_now(c->loop);
+    /* plaintext has no empty-message keep-alive: an empty write is nothing */
+    if (c->opts.keepalive_ms && !c->opts.plaintext)
+        uv_timer_start(&c->ka_timer, on_keepalive, c->opts.keepalive_ms, c->opts.keepalive_ms);
+    if (c->cb.on_open)
+        c->cb.on_open(c, c->ud);
+}
+
 static void ss_on_handshake(void *ctx)
 {
     dvm_conn *c = ctx;
@@ -302,15 +318,7 @@ static void ss_on_handshake(void *ctx)
         dvm_conn_abort(c, DVM_ERR_CRYPTO, "remote public key does not match the pinned key");
         return;
     }
-    c->open = true;
-    uv_timer_stop(&c->timer);
-    if (c->opts.idle_timeout_ms)
-        uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
-    c->last_send_ms = uv_now(c->loop);
-    if (c->opts.keepalive_ms)
-        uv_timer_start(&c->ka_timer, on_keepalive, c->opts.keepalive_ms, c->opts.keepalive_ms);
-    if (c->cb.on_open)
-        c->cb.on_open(c, c->ud);
+    mark_open(c);
 }
 
 static void ss_on_message(void *ctx, const uint8_t *msg, size_t len)
@@ -359,6 +367,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->bytes_in += (uint64_t)nread;
     if (c->open && c->opts.idle_timeout_ms)
         uv_timer_start(&c->timer, on_idle, c->opts.idle_timeout_ms, 0);
+    if (c->opts.plaintext) {
+        ss_on_message(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
     dvm_err e = dvm_secretstream_recv(&c->ss, (const uint8_t *)buf->base, (size_t)nread, &c->pending);
     if (c->closed)
         return;
@@ -466,6 +478,10 @@ static void on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     record_peer(c);
     start_reading(c);
+    if (c->opts.plaintext) {
+        mark_open(c);
+        return;
+    }
     dvm_err e = dvm_secretstream_start(&c->ss, &c->pending);
     if (e) {
         dvm_conn_abort(c, e, "cannot start the handshake");
@@ -510,7 +526,7 @@ dvm_conn *dvm_dial(uv_loop_t *loop, const char *host, uint16_t port, const dvm_n
     dvm_err dummy;
     if (!err)
         err = &dummy;
-    if (!loop || !host || !kp || port == 0) {
+    if (!loop || !host || !kp || port == 0 || (opts && opts->plaintext && opts->pin_remote)) {
         *err = DVM_ERR_INVALID;
         return NULL;
     }
@@ -584,7 +600,11 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (l->on_accept)
         l->on_accept(l, c, l->ud);
+    if (c->closed)
+        return;
     start_reading(c);
+    if (c->opts.plaintext)
+        mark_open(c);
 }
 
 dvm_listener *dvm_listen(uv_loop_t *loop, const char *host, uint16_t port, const dvm_noise_keypair *kp,
@@ -669,7 +689,13 @@ void dvm_conn_set_close_hook(dvm_conn *c, void (*hook)(dvm_conn *c, void *owner)
 
 bool dvm_conn_is_open(const dvm_conn *c) { return c->open && !c->closing; }
 bool dvm_conn_is_initiator(const dvm_conn *c) { return c->initiator; }
-const uint8_t *dvm_conn_remote_public_key(const dvm_conn *c) { return dvm_secretstream_remote_public_key(&c->ss); }
+const uint8_t *dvm_conn_remote_public_key(const dvm_conn *c)
+{
+    static const uint8_t none[DVM_NOISE_PUBLIC_KEY_BYTES];
+    if (c->opts.plaintext)
+        return c->open ? none : NULL;
+    return dvm_secretstream_remote_public_key(&c->ss);
+}
 const uint8_t *dvm_conn_public_key(const dvm_conn *c) { return dvm_secretstream_public_key(&c->ss); }
 const uint8_t *dvm_conn_handshake_hash(const dvm_conn *c) { return dvm_secretstream_handshake_hash(&c->ss); }
 const char *dvm_conn_peer_address(const dvm_conn *c) { return c->peer; }

@@ -66,6 +66,18 @@ typedef struct dvm_conn_options {
     bool pin_remote;               /* dialed conns: close with DVM_ERR_CRYPTO before on_open
                                       unless the peer's static key is remote_public_key */
     uint8_t remote_public_key[DVM_NOISE_PUBLIC_KEY_BYTES];
+    bool plaintext;                /* DEBUGGING ONLY: no Noise handshake, no
+                                      encryption, no authentication. Bytes go
+                                      on the wire as given (NDJSON in the
+                                      clear, so tcpdump/tshark and
+                                      pcap2corpus can read a session) and
+                                      on_message receives the bytes of each
+                                      TCP read (not message boundaries: feed
+                                      them to a framer). The conn opens as
+                                      soon as TCP connects; the remote public
+                                      key reads as 32 zero bytes; pinning is
+                                      impossible (pin_remote is refused with
+                                      DVM_ERR_INVALID). Both ends must agree. */
 } dvm_conn_options;
 
 /* Fill opts with the defaults (all zero = defaults; no pinning). */

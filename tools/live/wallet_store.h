@@ -42,6 +42,7 @@ typedef enum dvm_wproof_state {
     DVM_WPROOF_REJECTED = 6, /* incoming proofs the mint refused (forged, spent by others) */
 } dvm_wproof_state;
 
+/* Static lower-case name of a state ("unspent", ...), "?" if unknown. */
 const char *dvm_wproof_state_name(dvm_wproof_state s);
 
 typedef enum dvm_wop_kind {
@@ -62,6 +63,10 @@ typedef struct dvm_wallet_op {
 
 typedef struct dvm_wallet_store dvm_wallet_store;
 
+/* Open or create the store at path (WAL, synchronous=FULL, 10 s busy
+ * timeout, schema created if missing); close with dvm_wallet_store_close
+ * (NULL is fine). DVM_ERR_STATE with a reason in err when the file cannot
+ * be opened or initialised, DVM_ERR_NOMEM; *out is NULL on error. */
 dvm_err dvm_wallet_store_open(const char *path, dvm_wallet_store **out, char *err, size_t errlen);
 void dvm_wallet_store_close(dvm_wallet_store *st);
 

@@ -44,6 +44,7 @@ typedef struct dvm_mint_app_config {
  * database's seed), DVM_ERR_INVALID, DVM_ERR_NOMEM; reason in err. */
 dvm_err dvm_mint_app_open(const dvm_mint_app_config *cfg, dvm_mint_app **out, char *err,
                           size_t errlen);
+/* Close the database and free the mint (NULL is fine). */
 void dvm_mint_app_close(dvm_mint_app *app);
 
 /* The routing table (static) for dvm_http_server_start with app as `app`. */

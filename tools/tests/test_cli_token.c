@@ -13,41 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "spawn_run.h"
 
 #define VECTORS "fixtures/vectors/cashu/nut-00-tokens.json"
-
-typedef struct run {
-    int code;
-    char *out;
-    char *err;
-} run;
-
-static char *slurp_fd(int fd)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t got;
-    while ((got = read(fd, b + n, cap - n)) > 0) {
-        n += (size_t)got;
-        if (n == cap) {
-            cap *= 2;
-            b = realloc(b, cap + 1);
-        }
-    }
-    b[n] = '\0';
-    return b;
-}
-
-static int temp_fd(void)
-{
-    char path[] = "/tmp/dvm-cli-token-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    unlink(path);
-    return fd;
-}
 
 /* Run dvm with args (NULL-terminated after "dvm") and `input` on stdin. */
 static run dvm(const char *input, const char *const *args)
@@ -56,37 +24,13 @@ static run dvm(const char *input, const char *const *args)
     cr_assert_not_null(dir, "DVM_BIN is not set");
     char bin[4096];
     snprintf(bin, sizeof bin, "%s/dvm", dir);
-    int in = temp_fd(), out = temp_fd(), err = temp_fd();
-    if (input)
-        cr_assert_eq(write(in, input, strlen(input)), (ssize_t)strlen(input));
-    lseek(in, 0, SEEK_SET);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in, 0);
-    posix_spawn_file_actions_adddup2(&fa, out, 1);
-    posix_spawn_file_actions_adddup2(&fa, err, 2);
     char *argv[16];
     int argc = 0;
     argv[argc++] = bin;
     for (; args[argc - 1] && argc < 15; argc++)
         argv[argc] = (char *)args[argc - 1];
     argv[argc] = NULL;
-    pid_t pid;
-    cr_assert_eq(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0, "cannot run %s", bin);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    run r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp_fd(out), slurp_fd(err)};
-    close(in);
-    close(out);
-    close(err);
-    return r;
-}
-
-static void run_free(run *r)
-{
-    free(r->out);
-    free(r->err);
+    return spawn_run(input, argv);
 }
 
 #define DVM(input, ...) dvm(input, (const char *const[]){__VA_ARGS__, NULL})

@@ -1,7 +1,7 @@
 /* Token interop with @cashu/cashu-ts (ci/interop/cashu_token.mjs, node as a
  * peer only): tokens `dvm token encode` writes decode in cashu-ts to the same
  * fields, and tokens cashu-ts writes decode in `dvm token decode` to the same
- * fields; V3 encodings are byte-identical. Skipped when node or
+ * fields; V3 encodings are byte-identical. Fails when node or
  * ci/interop/node_modules is missing (ci/setup installs them). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,73 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "spawn_run.h"
 
 #define PEER "ci/interop/cashu_token.mjs"
 #define CASHU_TS "ci/interop/node_modules/@cashu/cashu-ts/package.json"
 
-typedef struct run {
-    int code;
-    char *out;
-    char *err;
-} run;
-
-static char *slurp_fd(int fd)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t got;
-    while ((got = read(fd, b + n, cap - n)) > 0) {
-        n += (size_t)got;
-        if (n == cap) {
-            cap *= 2;
-            b = realloc(b, cap + 1);
-        }
-    }
-    b[n] = '\0';
-    return b;
-}
-
-static int temp_fd(void)
-{
-    char path[] = "/tmp/dvm-interop-token-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    unlink(path);
-    return fd;
-}
-
 /* Run argv (argv[0] looked up in PATH) with `input` on stdin. */
-static run spawn(const char *input, char *const argv[])
-{
-    int in = temp_fd(), out = temp_fd(), err = temp_fd();
-    if (input)
-        cr_assert_eq(write(in, input, strlen(input)), (ssize_t)strlen(input));
-    lseek(in, 0, SEEK_SET);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in, 0);
-    posix_spawn_file_actions_adddup2(&fa, out, 1);
-    posix_spawn_file_actions_adddup2(&fa, err, 2);
-    pid_t pid;
-    cr_assert_eq(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), 0, "cannot run %s",
-                 argv[0]);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    run r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp_fd(out), slurp_fd(err)};
-    close(in);
-    close(out);
-    close(err);
-    return r;
-}
-
-static void run_free(run *r)
-{
-    free(r->out);
-    free(r->err);
-}
+static run spawn(const char *input, char *const argv[]) { return spawn_run(input, argv); }
 
 static char dvm_path[4096];
 
@@ -103,13 +43,13 @@ static void setup(void)
 {
     struct stat st;
     if (stat(CASHU_TS, &st) != 0)
-        cr_skip_test("%s missing (run ci/setup or npm ci in ci/interop)", CASHU_TS);
+        cr_assert_fail("%s missing (run ci/setup or npm ci in ci/interop)", CASHU_TS);
     char *probe[] = {"node", "--version", NULL};
     run r = spawn(NULL, probe);
     int ok = r.code == 0;
     run_free(&r);
     if (!ok)
-        cr_skip_test("node is not installed");
+        cr_assert_fail("node is not installed (run ci/setup)");
     const char *dir = getenv("DVM_BIN");
     cr_assert_not_null(dir);
     snprintf(dvm_path, sizeof dvm_path, "%s/dvm", dir);

@@ -400,6 +400,44 @@ Test(e2e, stream_socket_publishes_what_the_customer_gets)
     cr_assert_eq(lp_wait_exit(t, 5000), 0);
 }
 
+/* A malformed address is a usage error: exit 2 with one line, before any
+ * file, socket or mint is touched (the mint URL here would refuse). */
+Test(e2e, bad_addresses_are_usage_errors)
+{
+    const char *cases[][4] = {
+        {"agent", "--listen=garbage", "--mint=http://127.0.0.1:9", NULL},
+        {"agent", "--listen=127.0.0.1:99999", "--mint=http://127.0.0.1:9", NULL},
+        {"agent", "--sub-kind=5100", "--sub-peer=nohost", "--mint=http://127.0.0.1:9"},
+        {"customer", "--peer=127.0.0.1", "--mint=http://127.0.0.1:9", "hi"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lp *p = lp_start(cases[i][0], cases[i][0], cases[i][1], cases[i][2], cases[i][3], NULL);
+        cr_assert_eq(lp_wait_exit(p, 15000), 2, "case %zu: %s", i, p->errlog);
+        cr_assert(strstr(p->errlog, "dvm "), "%s", p->errlog);
+        const char *nl = strchr(p->errlog, '\n');
+        cr_assert(nl && nl[1] == '\0', "one line: %s", p->errlog);
+    }
+}
+
+/* A startup failure after the wallets opened (here: a --stream-socket path
+ * longer than sun_path) exits 1 cleanly. Regression: the startup claim ran
+ * on the thread pool while the error path closed the wallets (a crash or a
+ * hang at exit). Several runs, as the race was timing-dependent. */
+Test(e2e, late_startup_failure_exits_cleanly)
+{
+    char wallet[400], ident[400], sock[400];
+    snprintf(wallet, sizeof wallet, "--wallet=%s/agent.db", dir);
+    snprintf(ident, sizeof ident, "--identity=%s/agent.id", dir);
+    snprintf(sock, sizeof sock, "--stream-socket=%s/%0200d", dir, 0);
+    for (int i = 0; i < 5; i++) {
+        lp *a = lp_start("agent", "agent", "--listen=127.0.0.1:0", "--mint=http://127.0.0.1:9", wallet, ident, sock,
+                         "--log-json", NULL);
+        cr_assert_eq(lp_wait_exit(a, 15000), 1, "run %d: exit 1: %s", i, a->errlog);
+        cr_assert(strstr(a->errlog, "startup_failed"), "%s", a->errlog);
+        cr_assert_null(strstr(a->errlog, "Sanitizer"), "%s", a->errlog);
+    }
+}
+
 Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
 {
     char url[256], addr[128], mintf[300], peer[200], wallet[400], cdb[256];
@@ -417,10 +455,9 @@ Test(e2e, sigterm_ends_running_jobs_with_a_result_claims_and_exits_0)
     o = lp_wait_event(agent, "payment_ack", 20000);
     cr_assert_not_null(o);
     json_decref(o);
-    uint64_t t0 = lp_now_ms();
     lp_signal(agent, SIGTERM);
-    cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0: %s", agent->errlog);
-    cr_assert_lt(lp_now_ms() - t0, 10000, "within 10 s");
+    /* A bounded wait on the exit event, not a timed assertion. */
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0, "agent exits 0 within 15 s: %s", agent->errlog);
     json_t *cl = lp_find_event(agent, "claimed"); /* the agent has exited: all of its log is read */
     cr_assert_not_null(cl, "claimed before exiting: %s", agent->errlog);
     uint64_t claimed = (uint64_t)json_integer_value(json_object_get(cl, "sats"));

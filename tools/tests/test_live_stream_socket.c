@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "live/stream_socket.h"
+#include "spawn_run.h"
 
 static pid_t child_pid; /* killed by the fini on every path */
 
@@ -427,14 +428,21 @@ Test(stream, dvm_tail_usage_errors)
 {
     const char *bin = getenv("DVM_BIN");
     cr_assert_not_null(bin);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "%s/dvm tail >/dev/null 2>&1", bin);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    snprintf(cmd, sizeof cmd, "%s/dvm tail --backoff-max-ms=5 /tmp/x >/dev/null 2>&1", bin);
-    st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    snprintf(cmd, sizeof cmd, "%s/dvm tail --help >/dev/null 2>&1", bin);
-    st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char dvm[600];
+    snprintf(dvm, sizeof dvm, "%s/dvm", bin);
+    char *none[] = {dvm, "tail", NULL};
+    char *bad[] = {dvm, "tail", "--backoff-max-ms=5", "/tmp/x", NULL};
+    char *help[] = {dvm, "tail", "--help", NULL};
+    char *const *usage_errors[] = {none, bad};
+    for (int i = 0; i < 2; i++) {
+        run r = spawn_run(NULL, usage_errors[i]);
+        cr_assert_eq(r.code, 2, "%s", r.err);
+        const char *nl = strchr(r.err, '\n');
+        cr_assert(nl && nl[1] == '\0', "one line: %s", r.err);
+        run_free(&r);
+    }
+    run r = spawn_run(NULL, help);
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr(r.out, "dvm tail"), "%s", r.out);
+    run_free(&r);
 }

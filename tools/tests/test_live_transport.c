@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -628,5 +631,104 @@ Test(live_transport, server_caps_concurrent_connections)
     cr_assert_eq(srv.connections, 2, "only two connections are served");
     cr_assert_eq(cli.closed, 1, "the third one was closed by the server");
     dvm_swarm_destroy(sw);
+    teardown_loop(&loop);
+}
+
+/* ---- plaintext debugging mode -------------------------------------------- */
+
+typedef struct pt_side {
+    char got[256];
+    size_t len;
+    bool open;
+    const uint8_t *remote;
+} pt_side;
+
+static void pt_open(dvm_conn *c, void *ud)
+{
+    pt_side *s = ud;
+    s->open = true;
+    s->remote = dvm_conn_remote_public_key(c);
+}
+
+static void pt_message(dvm_conn *c, const uint8_t *m, size_t len, void *ud)
+{
+    pt_side *s = ud;
+    (void)c;
+    if (s->len + len < sizeof s->got) {
+        memcpy(s->got + s->len, m, len);
+        s->len += len;
+        s->got[s->len] = 0;
+    }
+}
+
+static void pt_close(dvm_conn *c, dvm_err err, const char *reason, void *ud)
+{
+    (void)c;
+    (void)err;
+    (void)reason;
+    (void)ud;
+}
+
+static const dvm_conn_callbacks PT_CBS = {pt_open, pt_message, NULL, pt_close};
+
+static void pt_accept(dvm_listener *l, dvm_conn *c, void *ud)
+{
+    (void)l;
+    dvm_conn_set_callbacks(c, &PT_CBS, ud);
+}
+
+static bool pt_got_line(void *p) { return strchr(((pt_side *)p)->got, '\n') != NULL; }
+static bool pt_is_open(void *p) { return ((pt_side *)p)->open; }
+
+/* plaintext: bytes go on the wire as given (a raw TCP client sees the NDJSON
+ * line itself, no handshake), the conn opens at TCP connect, the remote key
+ * reads as zeros, and pinning is refused. */
+Test(live_transport, plaintext_debug_mode_sends_bytes_in_the_clear)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    dvm_noise_keypair ks = kp_of(7), kc = kp_of(8);
+    dvm_conn_options o;
+    dvm_conn_options_default(&o);
+    o.plaintext = true;
+    pt_side srv = {0}, cli = {0};
+    dvm_err e;
+    dvm_listener *l = dvm_listen(&loop, "127.0.0.1", 0, &ks, &o, pt_accept, &srv, &e, NULL, 0);
+    cr_assert_not_null(l);
+    uint16_t port = dvm_listener_port(l);
+
+    /* 1. a raw socket (no Noise) talks to the plaintext listener */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *line = "{\"type\":\"stop\",\"id\":\"j1\"}\n";
+    cr_assert_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    cr_assert(run_until(&loop, pt_got_line, &srv, 10000), "server got: '%s'", srv.got);
+    cr_assert_str_eq(srv.got, line);
+    cr_assert(srv.open);
+    static const uint8_t zeros[32];
+    cr_assert_not_null(srv.remote);
+    cr_assert_arr_eq(srv.remote, zeros, 32);
+    close(fd);
+
+    /* 2. a plaintext dialer reaches it too */
+    dvm_conn *c = dvm_dial(&loop, "127.0.0.1", port, &kc, &o, &PT_CBS, &cli, &e);
+    cr_assert_not_null(c);
+    memset(&srv, 0, sizeof srv);
+    /* the client opens at TCP connect, with no handshake */
+    cr_assert(run_until(&loop, pt_is_open, &cli, 10000));
+    cr_assert_eq(dvm_conn_send(c, (const uint8_t *)line, strlen(line)), DVM_OK);
+    cr_assert(run_until(&loop, pt_got_line, &srv, 10000));
+    cr_assert_str_eq(srv.got, line);
+
+    /* 3. pinning cannot work without a handshake: refused */
+    o.pin_remote = true;
+    cr_assert_null(dvm_dial(&loop, "127.0.0.1", port, &kc, &o, &PT_CBS, &cli, &e));
+    cr_assert_eq(e, DVM_ERR_INVALID);
+
+    dvm_conn_abort(c, DVM_OK, "done");
+    dvm_listener_close(l);
     teardown_loop(&loop);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "live/pcap_corpus.h"
+#include "spawn_run.h"
 
 struct cap {
     pcap_t *p;
@@ -176,14 +177,20 @@ Test(pcap2corpus, cli_runs)
     cap_close(&c);
     const char *bin = getenv("DVM_BIN");
     cr_assert_not_null(bin);
-    snprintf(cmd, sizeof cmd, "%s/pcap2corpus %s %s/out > %s/log", bin, cap_path, dir, dir);
-    cr_assert_eq(system(cmd), 0);
-    char out[160];
+    char out[160], missing[160];
+    snprintf(cmd, sizeof cmd, "%s/pcap2corpus", bin);
     snprintf(out, sizeof out, "%s/out", dir);
+    char *ok_args[] = {cmd, cap_path, out, NULL};
+    run r = spawn_run(NULL, ok_args);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    run_free(&r);
     cr_assert_eq(count_prefix(out, "msg-"), 1);
     cr_assert_eq(count_prefix(out, "stream-"), 1);
-    snprintf(cmd, sizeof cmd, "%s/pcap2corpus %s/missing.pcap %s/out 2>/dev/null", bin, dir, dir);
-    cr_assert_neq(system(cmd), 0);
+    snprintf(missing, sizeof missing, "%s/missing.pcap", dir);
+    char *bad_args[] = {cmd, missing, out, NULL};
+    r = spawn_run(NULL, bad_args);
+    cr_assert_neq(r.code, 0);
+    run_free(&r);
     rmtree(out);
     rmtree(dir);
 }

@@ -151,7 +151,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m.has_seq = s & 1;
             m.seq = s >> 1;
             m.data = slice(&r, 64);
-            dvm_customer_handle_msg(c, &m, now);
+            if (op & 0xC0) { /* as a line, through the fused decode + handle */
+                dvm_buf line;
+                dvm_buf_init(&line, 0);
+                dvm_err ee = DVM_OK;
+                if (op & 0x80) { /* our own encoding of the message */
+                    ee = dvm_msg_encode(&m, &line);
+                    if (ee == DVM_OK)
+                        line.len--;
+                } else { /* this job's chunk head, then raw bytes */
+                    ee = dvm_buf_append(&line, "{\"type\":\"chunk\",\"id\":\"j\",\"data\":\"", 33);
+                    if (ee == DVM_OK && m.data.len)
+                        ee = dvm_buf_append(&line, m.data.ptr, m.data.len);
+                }
+                if (ee == DVM_OK) {
+                    dvm_msg_decoder d;
+                    dvm_msg_decoder_init(&d, 0);
+                    dvm_err de = DVM_ERR_AGAIN;
+                    char why[DVM_REASON_MAX];
+                    dvm_customer_handle_line(c, &d, line.data, line.len, now, why, sizeof why, &de);
+                    if ((op & 0x80) && de != DVM_OK)
+                        abort(); /* our own line always decodes */
+                    dvm_msg_decoder_free(&d);
+                } else {
+                    dvm_customer_handle_msg(c, &m, now);
+                }
+                dvm_buf_free(&line);
+            } else {
+                dvm_customer_handle_msg(c, &m, now);
+            }
             break;
         }
         case 4:

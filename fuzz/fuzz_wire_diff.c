@@ -9,7 +9,11 @@
  *     encoder writes the same bytes as the general encoder;
  *   - the input bytes as chunk strings: the chunk encoder's one-pass and
  *     exact paths agree and accept exactly valid UTF-8, and both decoders
- *     read the strings back.
+ *     read the strings back;
+ *   - the kept-head chunk path (issue 9): dvm_msg_chunk_head +
+ *     dvm_msg_encode_chunk_with_head write the chunk encoder's bytes, and
+ *     dvm_msg_decode_chunk_tail on the head followed by the rest of the
+ *     input, when it takes the line, agrees with jansson on it.
  * Aborts only on a violated invariant; never leaks. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,6 +104,46 @@ out:
         } else {
             CHECK(x.len == 0 && y.len == 0);
         }
+        dvm_buf h, z, line;
+        dvm_buf_init(&h, 0);
+        dvm_buf_init(&z, 0);
+        dvm_buf_init(&line, 0);
+        if (dvm_msg_chunk_head(&h, sid) == DVM_OK) {
+            CHECK(dvm_utf8_valid(data, k));
+            dvm_str hs = {(const char *)h.data, h.len};
+            dvm_err ez = dvm_msg_encode_chunk_with_head(&z, hs, sdata, true, 1 + size);
+            CHECK(ez == ex);
+            CHECK(ez != DVM_OK || (z.len == x.len && memcmp(z.data, x.data, x.len) == 0));
+            if (ex == DVM_OK) {
+                dvm_str td;
+                bool ths;
+                uint64_t tseq;
+                CHECK(dvm_msg_decode_chunk_tail(&df, y.data, y.len - 1, h.len, &td, &ths,
+                                                &tseq) == DVM_OK);
+                CHECK(td.len == size - k && (size == k || memcmp(td.ptr, data + k, size - k) == 0));
+                CHECK(ths && tseq == 1 + size);
+            }
+            /* the head, then the rest of the input as the line's tail */
+            CHECK(dvm_buf_append(&line, h.data, h.len) == DVM_OK);
+            CHECK(dvm_buf_append(&line, data + k, size - k) == DVM_OK);
+            dvm_str td;
+            bool ths;
+            uint64_t tseq;
+            if (dvm_msg_decode_chunk_tail(&df, line.data, line.len, h.len, &td, &ths, &tseq) ==
+                DVM_OK) {
+                dvm_msg a;
+                CHECK(dvm_msg_decode_json(&dj, line.data, line.len, &a, wj, sizeof wj) == DVM_OK);
+                CHECK(a.type == DVM_MSG_CHUNK && a.id.len == k &&
+                      (k == 0 || memcmp(a.id.ptr, data, k) == 0));
+                CHECK(a.data.len == td.len && (td.len == 0 || memcmp(a.data.ptr, td.ptr, td.len) == 0));
+                CHECK(a.has_seq == ths && a.seq == tseq);
+            }
+        } else {
+            CHECK(!dvm_utf8_valid(data, k) && h.len == 0);
+        }
+        dvm_buf_free(&h);
+        dvm_buf_free(&z);
+        dvm_buf_free(&line);
         dvm_buf_free(&x);
         dvm_buf_free(&y);
     }

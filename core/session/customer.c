@@ -49,6 +49,7 @@ struct dvm_customer {
     size_t pull_off;
 
     dvm_buf scratch;
+    dvm_buf head; /* dvm_msg_chunk_head of the job id (empty before start) */
     cact *acts;
     size_t acap, ahead, acount;
 };
@@ -87,6 +88,7 @@ dvm_customer *dvm_customer_new(const dvm_customer_config *cfg, const dvm_custome
     dvm_buf_init(&c->result, c->cfg.max_result_bytes ? c->cfg.max_result_bytes : 1);
     dvm_buf_init(&c->pull, c->cfg.max_buffered_bytes ? c->cfg.max_buffered_bytes : 1);
     dvm_buf_init(&c->scratch, 0);
+    dvm_buf_init(&c->head, 0);
     c->deadline = UINT64_MAX;
     return c;
 }
@@ -99,6 +101,7 @@ void dvm_customer_free(dvm_customer *c)
     dvm_buf_free(&c->result);
     dvm_buf_free(&c->pull);
     dvm_buf_free(&c->scratch);
+    dvm_buf_free(&c->head);
     free(c->acts);
     free(c);
 }
@@ -325,6 +328,10 @@ dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_s
         return e;
     c->id_len = job_id.len;
     c->input_len = input.len;
+    /* Only a shortcut for dvm_customer_handle_line: without it (no memory)
+     * every line takes the general path. */
+    if (dvm_msg_chunk_head(&c->head, job_id) != DVM_OK)
+        dvm_buf_reset(&c->head);
     c->kind = kind;
     c->budget = budget;
     c->state = C_REQUESTED;
@@ -363,38 +370,43 @@ static dvm_err on_offer(dvm_customer *c, const dvm_msg *m)
     return DVM_OK;
 }
 
-static dvm_err on_chunk(dvm_customer *c, const dvm_msg *m)
+static dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
 {
     if (c->state != C_PAYING && c->state != C_STOPPING)
         return DVM_ERR_PROTO;
-    if (m->has_seq && m->seq != c->chunks + 1) {
+    if (has_seq && seq != c->chunks + 1) {
         char r[160];
-        if (m->seq <= c->chunks)
-            snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)m->seq,
+        if (seq <= c->chunks)
+            snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)seq,
                      (unsigned long long)c->chunks);
         else
             snprintf(r, sizeof r, "Chunk sequence gap: expected %llu, got %llu",
-                     (unsigned long long)(c->chunks + 1), (unsigned long long)m->seq);
+                     (unsigned long long)(c->chunks + 1), (unsigned long long)seq);
         dvm_err e = fail(c, DVM_CUSTOMER_PROTOCOL, r, c->state == C_PAYING);
         return e ? e : DVM_ERR_PROTO;
     }
     if (!c->cb.on_chunk) {
-        size_t len = m->data.len;
+        size_t len = data.len;
         if (sizeof len + len > c->pull.max - c->pull.len) {
             dvm_err e = fail(c, DVM_CUSTOMER_OVERFLOW, "Chunk buffer full (not read)", true);
             return e ? e : DVM_ERR_LIMIT;
         }
         dvm_err e = dvm_buf_append(&c->pull, &len, sizeof len);
         if (!e)
-            e = dvm_buf_append(&c->pull, m->data.ptr, len);
+            e = dvm_buf_append(&c->pull, data.ptr, len);
         if (e)
             return e;
     }
     c->chunks++;
-    c->bytes += m->data.len;
+    c->bytes += data.len;
     if (c->cb.on_chunk)
-        c->cb.on_chunk(c->cb.ctx, m->data.ptr ? m->data.ptr : "", m->data.len);
+        c->cb.on_chunk(c->cb.ctx, data.ptr ? data.ptr : "", data.len);
     return top_up(c);
+}
+
+static inline dvm_err on_chunk(dvm_customer *c, const dvm_msg *m)
+{
+    return on_chunk_data(c, m->data, m->has_seq, m->seq);
 }
 
 static dvm_err on_pay_required(dvm_customer *c)
@@ -441,6 +453,46 @@ static inline bool same_bytes(const void *a, const void *b, size_t n)
     memcpy(&u, x + n - 8, 8); /* the last 8, overlapping the loop's */
     memcpy(&v, y + n - 8, 8);
     return (diff | (u ^ v)) == 0;
+}
+
+/* The fused line path (see customer.h). A line that starts with this
+ * job's own chunk head (the bytes dvm_msg_encode writes for its id) would
+ * decode, in dvm_msg_decode's fast path, to a chunk with exactly this id,
+ * whose data/seq are what dvm_msg_decode_chunk_tail gives; handle_msg
+ * would then pass the id check and call on_chunk. So for such lines the
+ * same checks and accounting run without materialising a dvm_msg; any
+ * other line (or a tail the fast path is unsure of) takes the general
+ * path. */
+dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void *line,
+                                 size_t len, uint64_t now_ms, char *reason, size_t reason_cap,
+                                 dvm_err *decode_err)
+{
+    size_t hl = c->head.len;
+    if (hl && line && len > hl && memcmp(line, c->head.data, hl) == 0) {
+        dvm_str data;
+        bool has_seq;
+        uint64_t seq;
+        if (dvm_msg_decode_chunk_tail(d, line, len, hl, &data, &has_seq, &seq) == DVM_OK) {
+            if (decode_err)
+                *decode_err = DVM_OK;
+            if (reason && reason_cap)
+                reason[0] = '\0';
+            begin(c);
+            if (c->state == C_DONE)
+                return DVM_ERR_STATE;
+            if (c->state == C_INIT)
+                return DVM_ERR_PROTO;
+            c->last_ms = now_ms;
+            return on_chunk_data(c, data, has_seq, seq);
+        }
+    }
+    dvm_msg m;
+    dvm_err e = dvm_msg_decode(d, line, len, &m, reason, reason_cap);
+    if (decode_err)
+        *decode_err = e;
+    if (e)
+        return e;
+    return dvm_customer_handle_msg(c, &m, now_ms);
 }
 
 dvm_err dvm_customer_handle_msg(dvm_customer *c, const dvm_msg *m, uint64_t now_ms)

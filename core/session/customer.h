@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "wire/codec.h"
 #include "wire/msg.h"
 
 #define DVM_DEFAULT_MAX_SATS_PER_CHUNK 5 /* MAX_SATS_PER_CHUNK, sats */
@@ -148,6 +149,20 @@ dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_s
  * DVM_ERR_STATE (ignored). A message that ends the job with a protocol
  * error returns DVM_ERR_PROTO after queuing stop + DONE. */
 dvm_err dvm_customer_handle_msg(dvm_customer *c, const dvm_msg *m, uint64_t now_ms);
+
+/* One NDJSON line from the provider (without its newline), decoded and
+ * handled: exactly dvm_msg_decode(d, line, len, &m, reason, reason_cap)
+ * and, when that succeeds, dvm_customer_handle_msg(c, &m, now_ms). The
+ * chunk lines of this job (they start with the bytes dvm_msg_encode writes
+ * for its id) are decoded and accounted in one step without building a
+ * dvm_msg; everything else goes the general way. *decode_err (if not NULL)
+ * gets the decode result (DVM_OK, or its error with `reason` filled as
+ * dvm_msg_decode does); the return value is that decode error, or else
+ * what dvm_customer_handle_msg returns. Chunk data handed to on_chunk
+ * points into `line` or d's scratch, as with dvm_msg_decode. */
+dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void *line,
+                                 size_t len, uint64_t now_ms, char *reason, size_t reason_cap,
+                                 dvm_err *decode_err);
 
 /* The token for NEED_TOKEN `token_req` (copied): SEND payment. After the
  * end it comes back as RETURN_TOKEN. DVM_ERR_NOT_FOUND for an unknown or

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/codec.h"
 #include "wire/utf8.h"
 
 /* Buffers an action string may point into. */
@@ -51,6 +52,7 @@ struct dvm_provider {
     uint64_t claim_sats;
 
     dvm_buf fixtmp, fixout; /* UTF-8 repair of processor output */
+    dvm_buf chead;          /* dvm_msg_chunk_head of the job id, or empty */
     uint8_t part[4];        /* a sequence cut at the end of the last chunk */
     size_t npart;
 
@@ -112,6 +114,7 @@ dvm_provider *dvm_provider_new(const dvm_provider_config *cfg)
     dvm_buf_init(&p->tokens, c.max_token_bytes ? c.max_token_bytes : 1);
     dvm_buf_init(&p->fixtmp, 0);
     dvm_buf_init(&p->fixout, 0);
+    dvm_buf_init(&p->chead, 0);
     p->deadline = UINT64_MAX;
     return p;
 }
@@ -127,6 +130,7 @@ void dvm_provider_free(dvm_provider *p)
     dvm_buf_free(&p->tokens);
     dvm_buf_free(&p->fixtmp);
     dvm_buf_free(&p->fixout);
+    dvm_buf_free(&p->chead);
     free(p->qlens);
     free(p->toks);
     free(p->claim);
@@ -494,6 +498,10 @@ static dvm_err on_request(dvm_provider *p, const dvm_msg *m, uint64_t now_ms)
     if ((e = dvm_buf_append(&p->job, m->input.ptr, m->input.len)))
         return e;
     p->input_len = m->input.len;
+    /* Only a shortcut for dvm_provider_on_chunk_encode: without it (no
+     * memory) every chunk takes the action path. */
+    if (dvm_msg_chunk_head(&p->chead, dvm_provider_job_id(p)) != DVM_OK)
+        dvm_buf_reset(&p->chead);
     p->state = DVM_PROVIDER_OFFERED;
     dvm_sref none = {0};
     if ((e = send(p, DVM_MSG_OFFER, p->cfg.sats_per_chunk, p->cfg.chunks_per_payment, none)))
@@ -734,6 +742,39 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
         return act(p, DVM_PACT_PAUSE_GENERATION);
     }
     return DVM_OK;
+}
+
+/* The fused chunk path (see provider.h). Taken only when on_chunk would
+ * emit exactly one action, SEND chunk(data, chunks_sent + 1), with the
+ * bytes unchanged: no action pending (so order is kept), STREAMING with
+ * credit, nothing held by the UTF-8 repair, room in `output` without
+ * growth, the job's chunk head kept (see on_request). The encoder checks that data is valid UTF-8 with the same
+ * sequence rule as dvm_utf8_valid (wire/jscan.h dvm_jscan_utf8_seq), so
+ * its success proves on_chunk would have sent the chunk as is (fix_utf8
+ * or not); one validation instead of two. Anything else (including any
+ * encoder error) goes through dvm_provider_on_chunk unchanged: the action
+ * is queued and the driver drains and encodes it as usual. */
+dvm_err dvm_provider_on_chunk_encode(dvm_provider *p, const char *data, size_t len,
+                                     uint64_t now_ms, dvm_buf *wire)
+{
+    size_t off = p->output.len;
+    if (p->ahead == p->acount && p->state == DVM_PROVIDER_STREAMING && p->credit > 0 &&
+        p->npart == 0 && len && data && off <= p->output.max && len <= p->output.cap - off &&
+        len <= p->output.max - off) {
+        size_t wlen = wire->len;
+        dvm_str d = {data, len}, head = {(const char *)p->chead.data, p->chead.len};
+        if (p->chead.len && dvm_msg_encode_chunk_with_head(wire, head, d, p->cfg.send_seq,
+                                                           p->chunks_sent + 1) == DVM_OK) {
+            begin(p);
+            memcpy(p->output.data + off, data, len);
+            p->output.len = off + len;
+            p->credit--;
+            p->chunks_sent++;
+            return DVM_OK;
+        }
+        wire->len = wlen; /* nothing of a failed encode is counted */
+    }
+    return dvm_provider_on_chunk(p, data, len, now_ms);
 }
 
 dvm_err dvm_provider_on_generation_done(dvm_provider *p, uint64_t now_ms)

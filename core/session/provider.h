@@ -53,6 +53,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/buf.h"
 #include "wire/msg.h"
 
 /* Defaults, named as the reference agent's environment variables. */
@@ -204,6 +205,22 @@ dvm_err dvm_provider_on_verify(dvm_provider *p, uint64_t verify_id,
  * queue is full or the chunk is over max_queued_bytes (the chunk is NOT
  * taken; honour PAUSE_GENERATION). */
 dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uint64_t now_ms);
+
+/* The fused chunk hot path for drivers that encode with wire/codec.h:
+ * exactly equivalent to dvm_provider_on_chunk(p, data, len, now_ms)
+ * followed, when that queues nothing but the SEND chunk action, by popping
+ * it and dvm_msg_encode'ing it onto `wire` (same bytes, appended). In that
+ * common case (STREAMING with credit, no action pending, valid UTF-8 with
+ * nothing held from a previous chunk, room in the output buffer) the chunk
+ * is encoded straight into `wire` and no action is materialised. In every
+ * other case (including a failing encode: bad UTF-8, `wire` over its max,
+ * out of memory) it is dvm_provider_on_chunk itself and `wire` is left as
+ * it was: drain actions with dvm_provider_next_action as always (a driver
+ * must keep doing so after every call). Returns what on_chunk returns
+ * (DVM_OK when the chunk went straight to `wire`). `wire` is the caller's,
+ * only appended to; the session keeps no pointer into it. */
+dvm_err dvm_provider_on_chunk_encode(dvm_provider *p, const char *data, size_t len,
+                                     uint64_t now_ms, dvm_buf *wire);
 
 /* The processor finished. Ends the job with `result` once queued chunks are
  * sent. DVM_ERR_STATE if generation was not started or the job ended. */

@@ -5,6 +5,7 @@
 
 #include "session/customer.h"
 #include "session/provider.h"
+#include "wire/codec.h"
 
 static dvm_msg mk(dvm_msg_type t, const char *id)
 {
@@ -592,4 +593,273 @@ Test(provider, processor_bytes_are_repaired_for_the_wire)
     cr_assert(dvm_provider_next_action(p, &a));
     cr_assert(streq(a.msg.data, "\xef\xbf\xbd" "b\xef\xbf\xbd"));
     dvm_provider_free(p);
+}
+
+/* ---- the fused chunk path ------------------------------------------- */
+
+/* Drain every action: SEND messages are encoded onto *wire and logged
+ * with the encoder's result (chunks only when encoding fails: the wire
+ * shows them), everything else is logged by type and its numbers. */
+static void drain_encode(dvm_provider *p, dvm_buf *wire, dvm_buf *log)
+{
+    dvm_provider_action a;
+    while (dvm_provider_next_action(p, &a)) {
+        char line[96];
+        int n;
+        if (a.type == DVM_PACT_SEND) {
+            dvm_err e = dvm_msg_encode(&a.msg, wire);
+            if (a.msg.type == DVM_MSG_CHUNK && e == DVM_OK)
+                continue; /* compared on the wire (the fused path has no action) */
+            n = snprintf(line, sizeof line, "send %d -> %d\n", (int)a.msg.type, (int)e);
+        } else {
+            n = snprintf(line, sizeof line, "act %d %llu %llu %llu %d\n", (int)a.type,
+                         (unsigned long long)a.verify_id, (unsigned long long)a.deadline_ms,
+                         (unsigned long long)a.claim_sats, (int)a.end);
+        }
+        cr_assert_eq(dvm_buf_append(log, line, (size_t)n), DVM_OK);
+    }
+}
+
+/* Random chunks (valid and invalid UTF-8, characters cut across chunks,
+ * escapes, empty ones), payments that run out, a small output limit: the
+ * fused dvm_provider_on_chunk_encode gives the same return codes, wire
+ * bytes, actions and counters as on_chunk + next_action + dvm_msg_encode,
+ * and both of its branches are taken. */
+Test(provider, fused_chunk_encode_equals_the_action_path)
+{
+    static const uint8_t alphabet[] = {'a', 'b', '"', '\\', '\n', 0x01, 0xE5, 0xAD, 0xA4, 0xFF, 0x80, 'z'};
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    size_t fused_hits = 0, fallbacks = 0;
+    for (int round = 0; round < 40; round++) {
+        dvm_provider_config cfg;
+        dvm_provider_config_default(&cfg);
+        cfg.chunks_per_payment = 1 + (uint64_t)(round % 5);
+        cfg.max_queued_chunks = 3;
+        cfg.max_output_bytes = round % 3 == 0 ? 300 : 4096;
+        cfg.fix_utf8 = round % 4 != 3;
+        cfg.send_seq = round % 7 != 6;
+        dvm_provider *pa = requested(&cfg), *pb = requested(&cfg);
+        dvm_buf wa, wb, la, lb;
+        dvm_buf_init(&wa, 0);
+        dvm_buf_init(&wb, round % 6 == 5 ? 700 : 0); /* a wire buffer that fills up */
+        dvm_buf_init(&la, 0);
+        dvm_buf_init(&lb, 0);
+        wa.max = wb.max;
+        drain_encode(pa, &wa, &la);
+        drain_encode(pb, &wb, &lb);
+        ok(pa, pay(pa, "tok"), 2);
+        ok(pb, pay(pb, "tok"), 2);
+        for (int step = 0; step < 200; step++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            unsigned r = (unsigned)(rng >> 33);
+            if (r % 11 == 0) { /* pay for a few more chunks */
+                uint64_t va = 0, vb = 0;
+                dvm_msg m = mk(DVM_MSG_PAYMENT, "j1");
+                m.token = dvm_str_c("tok");
+                dvm_err ea = dvm_provider_handle_msg(pa, &m, 5), eb = dvm_provider_handle_msg(pb, &m, 5);
+                cr_assert_eq(ea, eb);
+                dvm_provider_action a;
+                while (dvm_provider_next_action(pa, &a))
+                    if (a.type == DVM_PACT_VERIFY_TOKEN)
+                        va = a.verify_id;
+                while (dvm_provider_next_action(pb, &a))
+                    if (a.type == DVM_PACT_VERIFY_TOKEN)
+                        vb = a.verify_id;
+                cr_assert_eq(va, vb);
+                if (va) {
+                    dvm_verify_result vr = {DVM_VERIFY_OK, 1 + r % 4, {NULL, 0}};
+                    cr_assert_eq(dvm_provider_on_verify(pa, va, &vr, 6),
+                                 dvm_provider_on_verify(pb, vb, &vr, 6));
+                }
+            } else {
+                uint8_t chunk[24];
+                size_t len = (r >> 4) % (sizeof chunk + 1);
+                for (size_t i = 0; i < len; i++) {
+                    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                    unsigned c = (unsigned)(rng >> 40);
+                    chunk[i] = c % 4 ? (uint8_t)('a' + c % 26) : alphabet[(c >> 8) % sizeof alphabet];
+                }
+                size_t before = wb.len;
+                dvm_err ea = dvm_provider_on_chunk(pa, (const char *)chunk, len, 7);
+                dvm_err eb = dvm_provider_on_chunk_encode(pb, (const char *)chunk, len, 7, &wb);
+                cr_assert_eq(ea, eb, "round %d step %d: %d vs %d", round, step, (int)ea, (int)eb);
+                if (wb.len > before)
+                    fused_hits++;
+                else
+                    fallbacks++;
+            }
+            drain_encode(pa, &wa, &la);
+            drain_encode(pb, &wb, &lb);
+            cr_assert_eq(wa.len, wb.len, "round %d step %d", round, step);
+            cr_assert(wa.len == 0 || memcmp(wa.data, wb.data, wa.len) == 0);
+            dvm_provider_stats sa, sb;
+            dvm_provider_get_stats(pa, &sa);
+            dvm_provider_get_stats(pb, &sb);
+            cr_assert(memcmp(&sa, &sb, sizeof sa) == 0, "round %d step %d", round, step);
+        }
+        cr_assert_eq(dvm_provider_on_generation_done(pa, 9), dvm_provider_on_generation_done(pb, 9));
+        drain_encode(pa, &wa, &la);
+        drain_encode(pb, &wb, &lb);
+        cr_assert_eq(wa.len, wb.len);
+        cr_assert(wa.len == 0 || memcmp(wa.data, wb.data, wa.len) == 0);
+        cr_assert_eq(la.len, lb.len);
+        cr_assert(la.len == 0 || memcmp(la.data, lb.data, la.len) == 0);
+        dvm_buf_free(&wa);
+        dvm_buf_free(&wb);
+        dvm_buf_free(&la);
+        dvm_buf_free(&lb);
+        dvm_provider_free(pa);
+        dvm_provider_free(pb);
+    }
+    cr_assert_gt(fused_hits, 100);
+    cr_assert_gt(fallbacks, 100);
+}
+
+/* ---- the fused customer line path ------------------------------------ */
+
+typedef struct seen {
+    dvm_buf data, log;
+} seen;
+
+static void seen_chunk(void *ctx, const char *data, size_t len)
+{
+    seen *s = ctx;
+    cr_assert_eq(dvm_buf_append(&s->data, data, len), DVM_OK);
+    cr_assert_eq(dvm_buf_append(&s->data, "|", 1), DVM_OK);
+}
+
+static void seen_error(void *ctx, dvm_customer_status st, const char *message)
+{
+    seen *s = ctx;
+    char line[320];
+    int n = snprintf(line, sizeof line, "error %d %s\n", (int)st, message);
+    cr_assert_eq(dvm_buf_append(&s->log, line, (size_t)n), DVM_OK);
+}
+
+/* A customer of job `id` that has paid (in PAYING, chunks accepted). */
+static dvm_customer *paying(dvm_str id, seen *s, uint64_t cpp, uint64_t now)
+{
+    dvm_customer_callbacks cb = {.on_chunk = seen_chunk, .on_error = seen_error, .ctx = s};
+    dvm_customer *c = dvm_customer_new(NULL, &cb);
+    cr_assert_eq(dvm_customer_start(c, id, 5100, dvm_str_c("x"), 1000, now), DVM_OK);
+    dvm_msg o = {0};
+    o.type = DVM_MSG_OFFER;
+    o.id = id;
+    o.sats_per_chunk = 1;
+    o.chunks_per_payment = cpp;
+    cr_assert_eq(dvm_customer_handle_msg(c, &o, now), DVM_OK);
+    dvm_customer_action a;
+    cr_assert_eq(drain_c(c, DVM_CACT_NEED_TOKEN, &a), 1);
+    cr_assert_eq(dvm_customer_on_token(c, a.token_req, dvm_str_c("tok"), now), DVM_OK);
+    drain_c(c, 0, NULL);
+    return c;
+}
+
+static void log_actions(dvm_customer *c, dvm_buf *log)
+{
+    dvm_customer_action a;
+    while (dvm_customer_next_action(c, &a)) {
+        char line[96];
+        int n = snprintf(line, sizeof line, "act %d %d %llu\n", (int)a.type,
+                         a.type == DVM_CACT_SEND ? (int)a.msg.type : -1,
+                         (unsigned long long)a.token_req);
+        cr_assert_eq(dvm_buf_append(log, line, (size_t)n), DVM_OK);
+    }
+}
+
+/* Lines of this job's chunks (with right, wrong and no seq, escapes in the
+ * data), other jobs' chunks, the same id spelt with other escapes, other
+ * types, and random corruptions and truncations of all of them: the fused
+ * dvm_customer_handle_line gives the same return codes, decode results and
+ * reasons, chunks, actions, errors and counters as dvm_msg_decode +
+ * dvm_customer_handle_msg, and its fused branch is taken. */
+Test(customer, fused_handle_line_equals_decode_and_handle_msg)
+{
+    const dvm_str id = {"j \"1\"\xc3\xa9\x01", 9};
+    static const char *const datas[] = {"x", "", "0123456789abcdef0123456789abcdef!",
+                                        "tab\there \"q\" \\ \xe7\x99\xbe\x01", "\n"};
+    const char *fixed_lines[] = {
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\\u00e9\\u0001\",\"data\":\"v\",\"seq\":1}",
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"data\":\"v\",\"seq\":01}",
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"data\":\"v\",\"seq\":1} ",
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001x\",\"data\":\"v\",\"seq\":1}",
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"data\":\"\\ud83d\\ude00\",\"seq\":1}",
+        "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"data\":\"v\",\"seq\":1,\"x\":2}",
+        "{\"type\":\"payment_ack\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"amount\":5}",
+        "{\"type\":\"pay_required\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"earned\":5,\"next\":5}",
+        "not json",
+        "",
+    };
+    uint64_t rng = 0x2545F4914F6CDD1DULL;
+    size_t fused = 0;
+    for (int round = 0; round < 30; round++) {
+        seen sa, sb;
+        dvm_buf_init(&sa.data, 0);
+        dvm_buf_init(&sa.log, 0);
+        dvm_buf_init(&sb.data, 0);
+        dvm_buf_init(&sb.log, 0);
+        dvm_customer *ca = paying(id, &sa, 1000, 1), *cb = paying(id, &sb, 1000, 1);
+        dvm_msg_decoder da, db;
+        dvm_msg_decoder_init(&da, round % 5 == 4 ? 60 : 0);
+        dvm_msg_decoder_init(&db, da.max_len);
+        dvm_buf line;
+        dvm_buf_init(&line, 0);
+        uint64_t seq = 1;
+        for (int step = 0; step < 120; step++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            unsigned r = (unsigned)(rng >> 33);
+            dvm_buf_reset(&line);
+            if (r % 4 != 0) { /* a chunk line, usually this job's, seq usually right */
+                dvm_str jid = r % 9 == 1 ? dvm_str_c("j1") : id;
+                uint64_t s = r % 13 == 2 ? seq + 1 : r % 17 == 3 ? seq - 1 : seq;
+                cr_assert_eq(dvm_msg_encode_chunk(&line, jid, dvm_str_c(datas[(r >> 4) % 5]),
+                                                  r % 11 != 5, s ? s : 1),
+                             DVM_OK);
+                line.len--; /* without the newline */
+            } else {
+                const char *f = fixed_lines[(r >> 4) % (sizeof fixed_lines / sizeof fixed_lines[0])];
+                cr_assert_eq(dvm_buf_append(&line, f, strlen(f)), DVM_OK);
+            }
+            if (r % 7 == 0 && line.len) { /* corrupt one byte */
+                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                line.data[(rng >> 20) % line.len] = (uint8_t)(rng >> 50);
+            } else if (r % 19 == 0 && line.len) { /* truncate */
+                line.len = (size_t)(rng >> 24) % line.len;
+            }
+            char ra[DVM_REASON_MAX] = "unset", rb[DVM_REASON_MAX] = "unset";
+            dvm_msg m;
+            dvm_err dea = dvm_msg_decode(&da, line.data, line.len, &m, ra, sizeof ra);
+            dvm_err ea = dea ? dea : dvm_customer_handle_msg(ca, &m, 7);
+            dvm_err deb = DVM_ERR_AGAIN;
+            uint64_t hits = db.fast_hits;
+            dvm_err eb = dvm_customer_handle_line(cb, &db, line.data, line.len, 7, rb, sizeof rb, &deb);
+            cr_assert_eq(ea, eb, "round %d step %d: %d vs %d", round, step, (int)ea, (int)eb);
+            cr_assert_eq(dea, deb);
+            cr_assert_str_eq(ra, rb);
+            if (db.fast_hits > hits)
+                fused++;
+            if (ea == DVM_OK && dea == DVM_OK && m.type == DVM_MSG_CHUNK)
+                seq++;
+            log_actions(ca, &sa.log);
+            log_actions(cb, &sb.log);
+            dvm_customer_stats xa, xb;
+            dvm_customer_get_stats(ca, &xa);
+            dvm_customer_get_stats(cb, &xb);
+            cr_assert(memcmp(&xa, &xb, sizeof xa) == 0, "round %d step %d", round, step);
+        }
+        cr_assert_eq(sa.data.len, sb.data.len);
+        cr_assert(sa.data.len == 0 || memcmp(sa.data.data, sb.data.data, sa.data.len) == 0);
+        cr_assert_eq(sa.log.len, sb.log.len);
+        cr_assert(sa.log.len == 0 || memcmp(sa.log.data, sb.log.data, sa.log.len) == 0);
+        dvm_buf_free(&line);
+        dvm_msg_decoder_free(&da);
+        dvm_msg_decoder_free(&db);
+        dvm_customer_free(ca);
+        dvm_customer_free(cb);
+        dvm_buf_free(&sa.data);
+        dvm_buf_free(&sa.log);
+        dvm_buf_free(&sb.data);
+        dvm_buf_free(&sb.log);
+    }
+    cr_assert_gt(fused, 200);
 }

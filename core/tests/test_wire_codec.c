@@ -740,3 +740,50 @@ Test(wire_codec, null_empty_strings_encode_as_empty)
     cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
     dvm_buf_free(&b);
 }
+
+/* The kept chunk head: dvm_msg_chunk_head + dvm_msg_encode_chunk_with_head
+ * give dvm_msg_encode_chunk's bytes (ids and data with escapes, unicode,
+ * control bytes, empty), the same errors with the output unchanged, and the
+ * head is exactly the line's start up to the data's opening quote. */
+Test(wire_codec, chunk_head_encoding_matches_chunk_encoder)
+{
+    for (size_t i = 0; i < sizeof k_strings / sizeof k_strings[0]; i++)
+        for (size_t j = 0; j < sizeof k_strings / sizeof k_strings[0]; j++)
+            for (int s = 0; s < 3; s++) {
+                dvm_buf head, a, b;
+                dvm_buf_init(&head, 0);
+                dvm_buf_init(&a, 0);
+                dvm_buf_init(&b, s == 2 ? 200 : 0);
+                bool has = s != 0;
+                uint64_t seq = s == 1 ? 1 : DVM_JSON_MAX_SAFE_INT;
+                cr_assert_eq(dvm_msg_chunk_head(&head, k_strings[i]), DVM_OK);
+                dvm_str h = {(const char *)head.data, head.len};
+                dvm_err ea = dvm_msg_encode_chunk(&a, k_strings[i], k_strings[j], has, seq);
+                cr_assert_eq(ea, DVM_OK);
+                cr_assert(head.len < a.len && memcmp(head.data, a.data, head.len) == 0);
+                cr_assert_eq(a.data[head.len - 1], '"');
+                cr_assert_eq(dvm_buf_append(&b, "pre", 3), DVM_OK);
+                cr_assert_eq(dvm_msg_encode_chunk_with_head(&b, h, k_strings[j], has, seq), DVM_OK);
+                cr_assert(b.len == a.len + 3 && memcmp(b.data + 3, a.data, a.len) == 0);
+                /* errors: bad UTF-8, seq 0, over the output's max */
+                size_t before = b.len;
+                cr_assert_eq(dvm_msg_encode_chunk_with_head(&b, h, S("a\xff"), has, seq),
+                             DVM_ERR_INVALID);
+                cr_assert_eq(dvm_msg_encode_chunk_with_head(&b, h, k_strings[j], true, 0),
+                             DVM_ERR_INVALID);
+                b.max = b.len + a.len - 1;
+                cr_assert_eq(dvm_msg_encode_chunk_with_head(&b, h, k_strings[j], has, seq),
+                             DVM_ERR_TOO_LARGE);
+                cr_assert_eq(b.len, before);
+                dvm_buf_free(&head);
+                dvm_buf_free(&a);
+                dvm_buf_free(&b);
+            }
+    dvm_buf out;
+    dvm_buf_init(&out, 0);
+    cr_assert_eq(dvm_msg_chunk_head(&out, S("bad\xc3")), DVM_ERR_INVALID);
+    cr_assert_eq(out.len, 0);
+    cr_assert_eq(dvm_msg_encode_chunk_with_head(&out, S("{\"short\""), S("x"), false, 0),
+                 DVM_ERR_INVALID);
+    dvm_buf_free(&out);
+}

@@ -444,20 +444,15 @@ static inline void zero_msg(dvm_msg *m)
     memcpy((char *)m + h, (const char *)&k_zero_msg + h, sizeof *m - h);
 }
 
-DVM_JSCAN_INLINE dvm_err decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
-                                     dvm_msg *out)
+/* The tail of a fast chunk decode: p is the first byte of the data string
+ * (after `"data":"`) of a line [line, end) that starts with the chunk
+ * prefix and a whole id, so at least 32 bytes come before p. Decodes the
+ * data string, the optional ,"seq":N and the closing brace. */
+DVM_JSCAN_INLINE dvm_err decode_tail(fast_state *st, const uint8_t *p, const uint8_t *end,
+                                     dvm_str *data, bool *has_seq_out, uint64_t *seq_out)
 {
-    const uint8_t *p = line, *end = p + len;
-    const size_t np = sizeof k_prefix - 1, nd = sizeof k_data - 1, ns = sizeof k_seq - 1;
-    if (!line || len > d->max_len || len < np || memcmp(p, k_prefix, np) != 0)
-        return DVM_ERR_AGAIN;
-    dvm_buf_reset(&d->scratch);
-    fast_state st = {d, len, false};
-    dvm_str id, data;
-    p = fast_string(&st, p + np, end, &id);
-    if (!p || (size_t)(end - p) < nd || memcmp(p, k_data, nd) != 0)
-        return DVM_ERR_AGAIN;
-    p = fast_string(&st, p + nd, end, &data);
+    const size_t ns = sizeof k_seq - 1;
+    p = fast_string(st, p, end, data);
     if (!p || p >= end)
         return DVM_ERR_AGAIN;
     bool has_seq = false;
@@ -489,6 +484,28 @@ DVM_JSCAN_INLINE dvm_err decode_fast(dvm_msg_decoder *d, const void *line, size_
     }
     if (end - p != 1 || *p != '}')
         return DVM_ERR_AGAIN;
+    *has_seq_out = has_seq;
+    *seq_out = seq;
+    return DVM_OK;
+}
+
+DVM_JSCAN_INLINE dvm_err decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
+                                     dvm_msg *out)
+{
+    const uint8_t *p = line, *end = p + len;
+    const size_t np = sizeof k_prefix - 1, nd = sizeof k_data - 1;
+    if (!line || len > d->max_len || len < np || memcmp(p, k_prefix, np) != 0)
+        return DVM_ERR_AGAIN;
+    dvm_buf_reset(&d->scratch);
+    fast_state st = {d, len, false};
+    dvm_str id, data;
+    p = fast_string(&st, p + np, end, &id);
+    if (!p || (size_t)(end - p) < nd || memcmp(p, k_data, nd) != 0)
+        return DVM_ERR_AGAIN;
+    bool has_seq;
+    uint64_t seq;
+    if (decode_tail(&st, p + nd, end, &data, &has_seq, &seq) != DVM_OK)
+        return DVM_ERR_AGAIN;
 
     zero_msg(out);
     out->type = DVM_MSG_CHUNK;
@@ -499,6 +516,23 @@ DVM_JSCAN_INLINE dvm_err decode_fast(dvm_msg_decoder *d, const void *line, size_
     d->fast_hits++;
     return DVM_OK;
 }
+
+dvm_err dvm_msg_decode_chunk_tail(dvm_msg_decoder *d, const void *line, size_t len,
+                                  size_t head_len, dvm_str *data, bool *has_seq,
+                                  uint64_t *seq)
+{
+    const size_t min_head = sizeof k_prefix - 1 + 1 + sizeof k_data - 1;
+    if (!line || len > d->max_len || head_len < min_head || head_len > len)
+        return DVM_ERR_AGAIN;
+    dvm_buf_reset(&d->scratch);
+    fast_state st = {d, len, false};
+    const uint8_t *p = line;
+    if (decode_tail(&st, p + head_len, p + len, data, has_seq, seq) != DVM_OK)
+        return DVM_ERR_AGAIN;
+    d->fast_hits++;
+    return DVM_OK;
+}
+
 
 dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
                             dvm_msg *out)
@@ -802,6 +836,67 @@ dvm_err dvm_msg_encode_chunk(dvm_buf *out, dvm_str id, dvm_str data, bool has_se
                              uint64_t seq)
 {
     return encode_chunk(out, &id, &data, has_seq, seq);
+}
+
+dvm_err dvm_msg_chunk_head(dvm_buf *out, dvm_str id)
+{
+    /* The chunk line with empty data and no seq, less its last 3 bytes
+     * (`"}` and the newline): what encode_chunk writes before any data. */
+    dvm_str none = {NULL, 0};
+    dvm_err e = encode_chunk(out, &id, &none, false, 0);
+    if (e)
+        return e;
+    out->len -= 3;
+    return DVM_OK;
+}
+
+dvm_err dvm_msg_encode_chunk_with_head(dvm_buf *out, dvm_str head, dvm_str data, bool has_seq,
+                                       uint64_t seq)
+{
+    /* head = encode_chunk's bytes up to the data string's opening quote;
+     * the rest is written exactly as encode_chunk writes it. */
+    const size_t min_head = sizeof k_prefix - 1 + 1 + sizeof k_data - 1;
+    if (head.len < min_head || !head.ptr || head.ptr[head.len - 1] != '"')
+        return DVM_ERR_INVALID;
+    uint8_t num[20];
+    size_t ns = 20;
+    if (has_seq) {
+        if (seq < 1 || seq > DVM_JSON_MAX_SAFE_INT)
+            return DVM_ERR_INVALID;
+        ns = fmt_u64(num, seq);
+    }
+    if (!data.ptr && data.len)
+        return DVM_ERR_INVALID;
+    const size_t hl = head.len - 1; /* put_json_str* write the quote */
+    const size_t fixed = hl + 2 + 2 + (has_seq ? sizeof k_seq - 1 + (20 - ns) : 0);
+    size_t max = out->max ? out->max : DVM_BUF_DEFAULT_MAX;
+    uint8_t *d;
+    if (head.len < ((size_t)1 << 24) && data.len < ((size_t)1 << 24) &&
+        out->cap - out->len >= fixed + 6 * data.len && out->len <= max &&
+        fixed + 6 * data.len <= max - out->len) {
+        d = put_lit(out->data + out->len, head.ptr, hl);
+        d = put_json_str_1pass(d, (const uint8_t *)data.ptr, data.len);
+        if (!d)
+            return DVM_ERR_INVALID;
+    } else {
+        size_t dl = json_str_len((const uint8_t *)data.ptr, data.len);
+        if (!dl)
+            return DVM_ERR_INVALID;
+        dvm_err e = dvm_buf_reserve(out, fixed - 2 + dl);
+        if (e)
+            return e;
+        d = put_lit(out->data + out->len, head.ptr, hl);
+        d = put_json_str(d, (const uint8_t *)data.ptr, data.len, dl);
+    }
+    if (has_seq) {
+        d = put_lit(d, k_seq, sizeof k_seq - 1);
+        dvm_jscan_copy_short(d, num + ns, 20 - ns);
+        d += 20 - ns;
+    }
+    *d++ = '}';
+    *d++ = '\n';
+    out->len = (size_t)(d - out->data);
+    return DVM_OK;
 }
 
 dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out)

@@ -124,6 +124,33 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
 dvm_err dvm_msg_decode_fast(dvm_msg_decoder *d, const void *line, size_t len,
                             dvm_msg *out);
 
+/* The head of every chunk line of job `id`, as dvm_msg_encode writes it:
+ * `{"type":"chunk","id":` + the JSON string of id + `,"data":"` (up to and
+ * including the data string's opening quote), appended to out. A session
+ * keeps it to recognise its own chunk lines with one comparison (see
+ * dvm_msg_decode_chunk_tail). Errors as dvm_msg_encode (DVM_ERR_INVALID:
+ * id not valid UTF-8); out is unchanged on error. */
+dvm_err dvm_msg_chunk_head(dvm_buf *out, dvm_str id);
+
+/* dvm_msg_encode_chunk(out, id, data, has_seq, seq) for a `head` that is
+ * dvm_msg_chunk_head(id) (kept by the caller): the same bytes, without
+ * encoding the id again. Errors as dvm_msg_encode_chunk (DVM_ERR_INVALID
+ * also for a head too short to be one); out is unchanged on error. */
+dvm_err dvm_msg_encode_chunk_with_head(dvm_buf *out, dvm_str head, dvm_str data, bool has_seq,
+                                       uint64_t seq);
+
+/* The rest of the chunk fast path for a line whose first head_len bytes
+ * the caller has found equal to a dvm_msg_chunk_head (so the id is known):
+ * decodes the data string, the optional ,"seq":N and the closing brace
+ * exactly as dvm_msg_decode_fast does (same rules, same values, same
+ * lifetime of *data; d->fast_hits counted). DVM_OK with *data, *has_seq,
+ * *seq set, or DVM_ERR_AGAIN when not sure (the caller must then decode the
+ * whole line with dvm_msg_decode). Also DVM_ERR_AGAIN for len > max_len or
+ * a head_len shorter than any chunk head or longer than the line. */
+dvm_err dvm_msg_decode_chunk_tail(dvm_msg_decoder *d, const void *line, size_t len,
+                                  size_t head_len, dvm_str *data, bool *has_seq,
+                                  uint64_t *seq);
+
 /* Append the NDJSON line of m (JSON.stringify(m) + "\n" byte for byte, see
  * above) to out. Validates first: a known type, every string of the type
  * valid UTF-8, every integer <= 2^53-1, seq >= 1 when has_seq. Errors:

@@ -67,6 +67,11 @@ int dvm_cmd_customer(int argc, char **argv)
         fprintf(stderr, "dvm customer: --peer: %s\n", err); /* before funding anything */
         return 2;
     }
+    for (size_t i = 0; cfg.insecure_plaintext && i < npa; i++)
+        if (pa[i].pinned) {
+            fprintf(stderr, "dvm customer: --insecure-plaintext cannot check a pinned key (@PUBKEY): no handshake\n");
+            return 2;
+        }
     char *input = NULL;
     size_t len = 0;
     if (strcmp(pos[0], "-") == 0) {

@@ -827,7 +827,7 @@ static void start_pipeline(struct lagent *a, struct ljob *j, dvm_str input)
         }
     }
     dvm_buyer_opts o = {cfg->sub_kind, cfg->sub_budget, cfg->sub_max_sats_per_chunk, 0, 60000, cfg->sub_peer, w,
-                        a->log, "sub"};
+                        a->log, "sub", false};
     dvm_buyer_cbs cb = {sub_chunk, sub_end, j};
     if (!j->pl || dvm_buyer_start(a->loop, &o, input.ptr ? input.ptr : "", input.len, &cb, &j->sub, err,
                                   sizeof err) != 0) {
@@ -1339,6 +1339,10 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     memset(&sc, 0, sizeof sc);
     sc.listen = cfg->listen;
     dvm_conn_options_default(&sc.conn);
+    sc.conn.plaintext = cfg->insecure_plaintext;
+    if (cfg->insecure_plaintext)
+        dvm_log_job(log, NULL, "warning",
+                    DVM_LS("message", "--insecure-plaintext: connections are NOT encrypted or authenticated"));
     dvm_swarm_callbacks scb = {on_connection, on_peer_error};
     dvm_err e;
     a->swarm = dvm_swarm_direct_new(&loop, &a->kp, &sc, &scb, a, &e, err, sizeof err);

@@ -31,6 +31,7 @@ typedef struct dvm_buyer_opts {
     dvm_wallet_client *wallet;   /* borrowed; must outlive the buyer */
     const dvm_log *log;          /* borrowed */
     const char *who;             /* log prefix for sub-jobs ("sub"), or NULL */
+    bool plaintext;              /* debugging: no SecretStream (dvm_conn_options.plaintext) */
 } dvm_buyer_opts;
 
 /* How a job ended. Pointers are valid during on_end only. */

@@ -262,6 +262,8 @@ const dvm_opt dvm_agent_opts[] = {
     {"rate", "DVM_BUILTIN_RATE", DVM_OPT_DOUBLE, offsetof(dvm_agent_cfg, rate), "0", 0, 1000000, NULL,
      "builtin: chunks per second (0: unthrottled)"},
     BOOL("log-json", "DVM_LOG_JSON", dvm_agent_cfg, log_json, "NDJSON logs on stderr"),
+    BOOL("insecure-plaintext", NULL, dvm_agent_cfg, insecure_plaintext,
+         "DEBUGGING ONLY: no encryption, NDJSON in the clear (for tcpdump and pcap2corpus)"),
 };
 const size_t dvm_agent_nopts = sizeof dvm_agent_opts / sizeof dvm_agent_opts[0];
 
@@ -278,5 +280,7 @@ const dvm_opt dvm_customer_opts[] = {
         "ms of provider silence before giving up"),
     BOOL("json", NULL, dvm_customer_cfg, json, "one JSON summary on stdout instead of the text"),
     BOOL("log-json", "DVM_LOG_JSON", dvm_customer_cfg, log_json, "NDJSON logs on stderr"),
+    BOOL("insecure-plaintext", NULL, dvm_customer_cfg, insecure_plaintext,
+         "DEBUGGING ONLY: talk to an agent run with --insecure-plaintext"),
 };
 const size_t dvm_customer_nopts = sizeof dvm_customer_opts / sizeof dvm_customer_opts[0];

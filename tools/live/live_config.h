@@ -84,6 +84,7 @@ typedef struct dvm_agent_cfg {
     uint64_t chunks;             /* builtin: chunks per job */
     double rate;                 /* builtin: chunks per second (0 = unthrottled) */
     bool log_json;
+    bool insecure_plaintext;     /* debugging: no SecretStream (flag only) */
 } dvm_agent_cfg;
 
 extern const dvm_opt dvm_agent_opts[];
@@ -102,6 +103,7 @@ typedef struct dvm_customer_cfg {
     uint64_t timeout;            /* ms of provider silence before giving up */
     bool json;
     bool log_json;
+    bool insecure_plaintext;     /* debugging: no SecretStream (flag only) */
 } dvm_customer_cfg;
 
 extern const dvm_opt dvm_customer_opts[];

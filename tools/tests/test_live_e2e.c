@@ -543,3 +543,62 @@ Test(e2e, prompt_from_stdin)
     cr_assert_str_eq(json_string_value(json_object_get(o, "output")), want, "the job ran on stdin's prompt");
     json_decref(o);
 }
+
+/* --insecure-plaintext (debugging): the agent speaks NDJSON in the clear
+ * (a raw TCP client gets its `offer` as a readable line, so tcpdump and
+ * pcap2corpus can use a capture), a plaintext customer completes a paid job,
+ * and a pinned peer is refused as a usage error. */
+Test(e2e, insecure_plaintext_debug_mode)
+{
+    char url[256], addr[128], wallet[400], mintf[300], peer[200];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=12", "--insecure-plaintext");
+    json_t *w = lp_wait_find(agent, "warning", 5000);
+    cr_assert_not_null(w, "the agent warns: %s", agent->errlog);
+    json_decref(w);
+
+    char host[64];
+    unsigned port = 0;
+    cr_assert_eq(sscanf(addr, "%63[^:]:%u", host, &port), 2, "%s", addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char *req = "{\"type\":\"request\",\"id\":\"raw1\",\"kind\":5100,\"input\":\"hi\",\"budget\":10}\n";
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    char buf[512] = "";
+    size_t got = 0;
+    while (got < sizeof buf - 1 && !strchr(buf, '\n')) {
+        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = 0;
+    }
+    close(fd);
+    cr_assert_str_eq(buf, "{\"type\":\"offer\",\"id\":\"raw1\",\"sats_per_chunk\":1,\"chunks_per_payment\":10}\n");
+
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "--json", "--insecure-plaintext",
+                     "hello", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "customer: %s", c->errlog);
+    json_t *sum = last_json_line(c->out);
+    cr_assert_not_null(sum, "summary: %s", c->out);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "chunks")), 12);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "sats_paid")), 20);
+    json_decref(sum);
+
+    char pinned[300];
+    snprintf(pinned, sizeof pinned, "--peer=%s@%064d", addr, 0);
+    lp *bad = lp_start("customer", "customer", pinned, mintf, wallet, "--insecure-plaintext", "x", NULL);
+    cr_assert_eq(lp_wait_exit(bad, 10000), 2, "pinning without a handshake is a usage error: %s", bad->errlog);
+
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    lp_signal(mint, SIGTERM);
+    cr_assert_neq(lp_wait_exit(mint, 10000), -1);
+}

@@ -1340,6 +1340,9 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     sc.listen = cfg->listen;
     dvm_conn_options_default(&sc.conn);
     sc.conn.plaintext = cfg->insecure_plaintext;
+    /* One NDJSON line per message: nothing legitimate exceeds the 1 MiB line
+     * limit, so cap what a peer can make us buffer per connection. */
+    sc.conn.max_message = DVM_LIVE_MAX_MESSAGE;
     if (cfg->insecure_plaintext)
         dvm_log_job(log, NULL, "warning",
                     DVM_LS("message", "--insecure-plaintext: connections are NOT encrypted or authenticated"));

@@ -80,6 +80,11 @@ typedef struct dvm_conn_options {
                                       DVM_ERR_INVALID). Both ends must agree. */
 } dvm_conn_options;
 
+/* Largest SecretStream message the agent and customer accept (bytes): the
+ * peers send one NDJSON line per message and lines are limited to 1 MiB
+ * (wire/frame.h), so 2 MiB leaves room and bounds per-connection buffering. */
+#define DVM_LIVE_MAX_MESSAGE ((size_t)2 << 20)
+
 /* Fill opts with the defaults (all zero = defaults; no pinning). */
 void dvm_conn_options_default(dvm_conn_options *opts);
 

@@ -1,4 +1,5 @@
 #include "cashu/crypto.h"
+#include "common/hex.h"
 
 #include <secp256k1.h>
 #include <sodium.h>
@@ -42,41 +43,16 @@ void dvm_cashu_ctx_free(dvm_cashu_ctx *ctx)
 
 /* ---- hex ------------------------------------------------------------- */
 
-void dvm_cashu_hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+void dvm_cashu_hex_encode(const uint8_t *in, size_t n, char *out) { dvm_hex_encode(in, n, out); }
 
 dvm_err dvm_cashu_hex_decode(const char *hex, uint8_t *out, size_t n)
 {
     if (!hex)
         return DVM_ERR_INVALID;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]);
-        if (hi < 0)
-            return DVM_ERR_INVALID;
-        int lo = hexval(hex[2 * i + 1]);
-        if (lo < 0)
-            return DVM_ERR_INVALID;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return hex[2 * n] == '\0' ? DVM_OK : DVM_ERR_INVALID;
+    size_t len = 0;
+    while (len <= 2 * n && hex[len]) /* bounded: at most 2n+1 characters read */
+        len++;
+    return dvm_hex_decode(hex, len, out, n) ? DVM_OK : DVM_ERR_INVALID;
 }
 
 /* ---- points and scalars ---------------------------------------------- */

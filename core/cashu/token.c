@@ -1,5 +1,6 @@
 /* Cashu token codec (NUT-00 V3/V4, NUT-12 dleq). See cashu/token.h. */
 #include "cashu/token.h"
+#include "common/hex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,40 +44,6 @@ static dvm_err fail(reason_sink *r, dvm_err e, const char *fmt, ...)
 /* ---------------------------------------------------------------------- */
 /* small validators                                                       */
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 2*n hex digits (either case) into n bytes; false otherwise. */
-static bool hex_to_bytes(const char *hex, size_t hex_len, uint8_t *out, size_t n)
-{
-    if (hex_len != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static void bytes_to_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 /* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF) and
  * no NUL byte. */
@@ -137,7 +104,7 @@ static bool keyset_id_ok(const char *id, size_t n)
     if (n < 2 || n > DVM_KEYSET_ID_MAX || n % 2)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (hexval((unsigned char)id[i]) < 0)
+        if (dvm_hex_digit((unsigned char)id[i]) < 0)
             return false;
     return true;
 }
@@ -296,7 +263,7 @@ static dvm_err json_hex_field(const json_t *obj, const char *key, uint8_t *out, 
     if (!json_is_string(v))
         return fail(r, DVM_ERR_INVALID, "\"%s%s\" must be a hex string, got %s", what, key,
                     json_kind(v));
-    if (!hex_to_bytes(json_string_value(v), json_string_length(v), out, n))
+    if (!dvm_hex_decode(json_string_value(v), json_string_length(v), out, n))
         return fail(r, DVM_ERR_INVALID, "\"%s%s\" must be %zu hex digits", what, key, 2 * n);
     if (present)
         *present = true;
@@ -372,7 +339,7 @@ dvm_err dvm_token_proof_from_json(const json_t *obj, dvm_proof *p, char *reason,
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
     char hex[2 * DVM_POINT_BYTES + 1];
-    bytes_to_hex(b, n, hex);
+    dvm_hex_encode(b, n, hex);
     return json_string(hex);
 }
 
@@ -925,7 +892,7 @@ static dvm_err decode_cbor(const uint8_t *b, size_t n, dvm_token *t, reason_sink
         if ((e = cbor_bytes(ev[0], idb, 1, KEYSET_ID_MAX_BYTES, &idn, "keyset id", i, r)))
             goto out;
         char id[DVM_KEYSET_ID_MAX + 1];
-        bytes_to_hex(idb, idn, id);
+        dvm_hex_encode(idb, idn, id);
         cbor_item_t **ps = cbor_array_handle(ev[1]);
         for (size_t j = 0; j < cbor_array_size(ev[1]); j++, k++)
             if ((e = cbor_proof(ps[j], id, &t->proofs[k], k, r)))
@@ -997,7 +964,7 @@ static dvm_err encode_cbor(const dvm_token *t, dvm_buf *c)
         size_t end = run_end(t, i);
         uint8_t idb[KEYSET_ID_MAX_BYTES];
         size_t idn = strlen(t->proofs[i].id) / 2;
-        hex_to_bytes(t->proofs[i].id, 2 * idn, idb, idn); /* checked by check_proof */
+        dvm_hex_decode(t->proofs[i].id, 2 * idn, idb, idn); /* checked by check_proof */
         if ((e = put_head(c, cbor_encode_map_start, 2)) || (e = put_key(c, "i")) ||
             (e = put_bytes(c, idb, idn)) || (e = put_key(c, "p")) ||
             (e = put_head(c, cbor_encode_array_start, end - i)))

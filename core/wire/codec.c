@@ -1,4 +1,5 @@
 #include "wire/codec.h"
+#include "common/hex.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -266,16 +267,6 @@ done:
 
 /* ---- chunk fast path ---------------------------------------------------- */
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Value of the last k (1..8) bytes of the 8 at p when they are all ASCII
  * digits (false otherwise), eight digits at a time in one 64-bit word: the
@@ -360,7 +351,7 @@ static const uint8_t *fast_string_esc(fast_state *st, const uint8_t *s, const ui
             case 'u': {
                 if (end - p < 6)
                     return NULL;
-                int h0 = hexval(p[2]), h1 = hexval(p[3]), h2 = hexval(p[4]), h3 = hexval(p[5]);
+                int h0 = dvm_hex_digit(p[2]), h1 = dvm_hex_digit(p[3]), h2 = dvm_hex_digit(p[4]), h3 = dvm_hex_digit(p[5]);
                 if ((h0 | h1 | h2 | h3) < 0)
                     return NULL;
                 unsigned cp = (unsigned)(h0 << 12 | h1 << 8 | h2 << 4 | h3);

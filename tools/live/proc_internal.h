@@ -7,6 +7,7 @@
 
 #include "live/processor.h"
 #include "live/uvcurl.h"
+#include "wire/frame.h"
 
 struct proc_qitem {
     struct proc_qitem *next;
@@ -76,8 +77,7 @@ struct dvm_proc_job {
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    char *line;
-    size_t line_len;
+    dvm_framer lines;             /* NDJSON / SSE lines, DVM_PROC_MAX_LINE each */
     long http_status;
     bool saw_done, saw_finish, in_multi;
     char errbody[DVM_PROC_STDERR_TAIL];

@@ -228,7 +228,7 @@ static void job_free(dvm_proc_job *j)
     free_queue(j);
     free(j->input);
     free(j->error);
-    free(j->line);
+    dvm_framer_free(&j->lines);
     free(j->body);
     free(j->wbuf.base);
     if (j->headers)
@@ -251,6 +251,7 @@ dvm_proc_job *proc_job_alloc(dvm_proc *p, const proc_job_ops *ops, const char *i
     dvm_proc_job *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
+    dvm_framer_init(&j->lines, DVM_PROC_MAX_LINE); /* allocates nothing yet */
     j->input = malloc(len + 1);
     if (!j->input) {
         free(j);

@@ -86,17 +86,33 @@ static void handle_sse_line(dvm_proc_job *j, const char *line, size_t n)
     json_decref(o);
 }
 
-static void handle_line(dvm_proc_job *j)
+/* Feed bytes of the response stream to the line framer (core/wire/frame.h:
+ * bounded lines, '\r' stripped, empty lines dropped — SSE event separators
+ * carry nothing chat completions need) and handle every complete line.
+ * false when the job failed (or a line was over DVM_PROC_MAX_LINE). */
+static bool feed_lines(dvm_proc_job *j, const char *data, size_t n)
 {
-    size_t n = j->line_len;
-    if (n && j->line[n - 1] == '\r')
-        n--;
-    j->line_len = 0;
-    if (j->p->kind == DVM_PROC_OLLAMA) {
-        if (n)
-            handle_ollama_line(j, j->line, n);
-    } else
-        handle_sse_line(j, j->line, n);
+    if (dvm_framer_push(&j->lines, data, n) != DVM_OK) {
+        proc_fail(j, "%s: internal framing error", kind_name(j));
+        return false;
+    }
+    for (;;) {
+        const uint8_t *line;
+        size_t len;
+        dvm_err e = dvm_framer_next(&j->lines, &line, &len);
+        if (e == DVM_ERR_AGAIN)
+            return true;
+        if (e != DVM_OK) {
+            proc_fail(j, "%s: stream line over %u bytes", kind_name(j), DVM_PROC_MAX_LINE);
+            return false;
+        }
+        if (j->p->kind == DVM_PROC_OLLAMA)
+            handle_ollama_line(j, (const char *)line, len);
+        else
+            handle_sse_line(j, (const char *)line, len);
+        if (j->error || j->saw_done)
+            return !j->error; /* nothing after done is read (see http_write) */
+    }
 }
 
 static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -126,29 +142,7 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
         return n;
     if (j->throttled)
         return CURL_WRITEFUNC_PAUSE;
-    for (size_t i = 0; i < n; i++) {
-        if (ptr[i] == '\n') {
-            handle_line(j);
-            if (j->error)
-                return 0;
-            if (j->saw_done)
-                return n;
-            continue;
-        }
-        if (j->line_len >= DVM_PROC_MAX_LINE) {
-            proc_fail(j, "%s: stream line over %u bytes", kind_name(j), DVM_PROC_MAX_LINE);
-            return 0;
-        }
-        if (!j->line) {
-            j->line = malloc(DVM_PROC_MAX_LINE);
-            if (!j->line) {
-                proc_fail(j, "out of memory");
-                return 0;
-            }
-        }
-        j->line[j->line_len++] = ptr[i];
-    }
-    return n;
+    return feed_lines(j, ptr, n) ? n : 0;
 }
 
 static void http_done(void *ud, CURL *easy, CURLcode res)
@@ -169,8 +163,8 @@ static void http_done(void *ud, CURL *easy, CURLcode res)
                   (int)j->errbody_len, j->errbody);
         return;
     }
-    if (!j->saw_done && j->line_len) /* last line without a newline */
-        handle_line(j);
+    if (!j->saw_done && dvm_framer_pending(&j->lines)) /* last line without a newline */
+        (void)feed_lines(j, "\n", 1);
     if (j->error)
         return;
     if (j->saw_done || (j->p->kind == DVM_PROC_HTTP && j->saw_finish))

@@ -1,6 +1,7 @@
 /* dvmstream — the local stream socket: publisher and `dvm tail` client
  * (see stream_socket.h; seeds/local-unix-socket-streaming.md). */
 #include "live/stream_socket.h"
+#include "wire/frame.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -268,9 +269,7 @@ struct tail {
     FILE *out, *log;
     uint32_t delay;
     bool pipe_open, connected, stopping, said_waiting;
-    char *line;
-    size_t line_len;
-    bool skipping; /* inside a line over the limit */
+    dvm_framer lines; /* NDJSON lines, DVM_STREAM_MAX_LINE each */
 };
 
 static void tail_log(struct tail *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -354,29 +353,24 @@ static void tail_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (n < 0) {
         tail_log(t, "%s: agent went away; reconnecting", t->path);
         t->connected = false;
-        t->line_len = 0;
-        t->skipping = false;
+        /* a partial line from the old connection is dropped */
+        dvm_framer_free(&t->lines);
+        dvm_framer_init(&t->lines, DVM_STREAM_MAX_LINE);
         tail_disconnect(t);
         return;
     }
-    for (ssize_t i = 0; i < n; i++) {
-        char c = b->base[i];
-        if (c == '\n') {
-            if (!t->skipping)
-                emit_line(t, t->line, t->line_len);
-            t->line_len = 0;
-            t->skipping = false;
-            continue;
-        }
-        if (t->skipping)
-            continue;
-        if (t->line_len >= DVM_STREAM_MAX_LINE) {
+    if (dvm_framer_push(&t->lines, b->base, (size_t)n) != DVM_OK)
+        return; /* cannot happen: every push is drained below */
+    for (;;) {
+        const uint8_t *line;
+        size_t len;
+        dvm_err e = dvm_framer_next(&t->lines, &line, &len);
+        if (e == DVM_ERR_AGAIN)
+            break;
+        if (e == DVM_OK)
+            emit_line(t, (const char *)line, len);
+        else
             tail_log(t, "skipping a line over %u bytes", DVM_STREAM_MAX_LINE);
-            t->skipping = true;
-            t->line_len = 0;
-            continue;
-        }
-        t->line[t->line_len++] = c;
     }
 }
 
@@ -425,11 +419,7 @@ int dvm_stream_tail_run(const char *path, const dvm_tail_opts *opts, FILE *out, 
     struct tail *t = calloc(1, sizeof *t);
     if (!t)
         return 1;
-    t->line = malloc(DVM_STREAM_MAX_LINE);
-    if (!t->line) {
-        free(t);
-        return 1;
-    }
+    dvm_framer_init(&t->lines, DVM_STREAM_MAX_LINE);
     if (opts)
         t->o = *opts;
     if (!t->o.backoff_min_ms)
@@ -453,7 +443,7 @@ int dvm_stream_tail_run(const char *path, const dvm_tail_opts *opts, FILE *out, 
     tail_connect(t);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     uv_loop_close(&t->loop);
-    free(t->line);
+    dvm_framer_free(&t->lines);
     free(t);
     return 0;
 }

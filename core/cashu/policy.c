@@ -292,10 +292,20 @@ static int cmp33(const void *a, const void *b)
     return memcmp(a, b, DVM_POINT_BYTES);
 }
 
-dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
-                                     uint64_t *amount_sats, char *reason, size_t rlen)
+void dvm_pay_check_free(dvm_pay_check *c)
 {
-    *amount_sats = 0;
+    if (!c)
+        return;
+    free(c->ys);
+    free(c->keys);
+    free(c->dleq_failed);
+    memset(c, 0, sizeof *c);
+}
+
+dvm_pay_verdict dvm_pay_policy_prepare(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c,
+                                       char *reason, size_t rlen)
+{
+    memset(c, 0, sizeof *c);
     if (!t || !t->proofs || t->n_proofs == 0)
         return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "token has no proofs");
     if (t->n_proofs > DVM_TOKEN_MAX_PROOFS)
@@ -312,101 +322,136 @@ dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
         return say(DVM_PAY_REJECT_AMOUNT, reason, rlen, "token amount over 2^53-1");
     if (amount == 0)
         return say(DVM_PAY_REJECT_AMOUNT, reason, rlen, "token amount is 0");
-    for (size_t i = 0; i < t->n_proofs; i++) {
-        const dvm_proof *pr = &t->proofs[i];
-        const dvm_keyset *ks = find_keyset(p, m, pr->id);
-        if (!ks)
-            return say(DVM_PAY_NEED_KEYSET, reason, rlen, "keyset %s of mint %.200s is not known",
-                       pr->id, t->mint);
-        if (!dvm_keyset_key(ks, pr->amount))
-            return say(DVM_PAY_REJECT_AMOUNT, reason, rlen,
-                       "proofs[%zu]: amount %llu has no key in keyset %s", i,
-                       (unsigned long long)pr->amount, pr->id);
-        if (pr->secret_len == 0 || pr->secret_len > DVM_SECRET_MAX)
-            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", i);
-        if (pr->secret[0] == '[')
-            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen,
-                       "proofs[%zu]: locked proofs (NUT-10 spending conditions) are not "
-                       "supported",
-                       i);
-        if (dvm_cashu_point_check(p->ctx, pr->C) != DVM_OK)
-            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: C is not a point",
-                       i);
-    }
-    uint8_t (*Ys)[DVM_POINT_BYTES] = malloc(t->n_proofs * DVM_POINT_BYTES);
-    if (!Ys)
+    size_t n = t->n_proofs;
+    c->ys = malloc(n * DVM_POINT_BYTES);
+    c->keys = malloc(n * DVM_POINT_BYTES);
+    c->dleq_failed = calloc(n, 1);
+    if (!c->ys || !c->keys || !c->dleq_failed) {
+        dvm_pay_check_free(c);
         return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
-    dvm_pay_verdict v = DVM_PAY_ACCEPT;
-    for (size_t i = 0; i < t->n_proofs; i++) {
-        if (dvm_cashu_proof_Y(p->ctx, &t->proofs[i], Ys[i]) != DVM_OK) {
-            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", i);
-            goto done;
-        }
-        if (seen(p, Ys[i])) {
-            v = say(DVM_PAY_REJECT_REPLAY, reason, rlen, "proofs[%zu]: already received", i);
-            goto done;
-        }
     }
-    {
-        uint8_t (*sorted)[DVM_POINT_BYTES] = malloc(t->n_proofs * DVM_POINT_BYTES);
-        if (!sorted) {
-            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
-            goto done;
-        }
-        memcpy(sorted, Ys, t->n_proofs * DVM_POINT_BYTES);
-        qsort(sorted, t->n_proofs, DVM_POINT_BYTES, cmp33);
-        bool dup = false;
-        for (size_t i = 1; i < t->n_proofs && !dup; i++)
-            dup = memcmp(sorted[i - 1], sorted[i], DVM_POINT_BYTES) == 0;
-        free(sorted);
-        if (dup) {
-            v = say(DVM_PAY_REJECT_REPLAY, reason, rlen, "a proof appears twice in the token");
-            goto done;
-        }
-    }
-    bool all_dleq = true;
-    for (size_t i = 0; i < t->n_proofs; i++) {
+    for (size_t i = 0; i < n; i++) {
         const dvm_proof *pr = &t->proofs[i];
-        if (!pr->has_dleq || !pr->dleq.has_r) {
-            all_dleq = false;
-            continue;
-        }
         const dvm_keyset *ks = find_keyset(p, m, pr->id);
-        if (dvm_cashu_dleq_verify_proof(p->ctx, dvm_keyset_key(ks, pr->amount), pr) != DVM_OK) {
-            v = say(DVM_PAY_REJECT_DLEQ, reason, rlen,
-                    "proofs[%zu]: DLEQ proof does not verify (not signed by the mint)", i);
-            goto done;
+        const uint8_t *key = ks ? dvm_keyset_key(ks, pr->amount) : NULL;
+        dvm_pay_verdict v = DVM_PAY_ACCEPT;
+        if (!ks)
+            v = say(DVM_PAY_NEED_KEYSET, reason, rlen, "keyset %s of mint %.200s is not known",
+                    pr->id, t->mint);
+        else if (!key)
+            v = say(DVM_PAY_REJECT_AMOUNT, reason, rlen,
+                    "proofs[%zu]: amount %llu has no key in keyset %s", i,
+                    (unsigned long long)pr->amount, pr->id);
+        else if (pr->secret_len == 0 || pr->secret_len > DVM_SECRET_MAX)
+            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", i);
+        else if (pr->secret[0] == '[')
+            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen,
+                    "proofs[%zu]: locked proofs (NUT-10 spending conditions) are not supported",
+                    i);
+        else if (dvm_cashu_point_check(p->ctx, pr->C) != DVM_OK)
+            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: C is not a point", i);
+        if (v != DVM_PAY_ACCEPT) {
+            dvm_pay_check_free(c);
+            return v;
         }
+        memcpy(c->keys[i], key, DVM_POINT_BYTES);
     }
-    if (!all_dleq) {
-        if (remember(p, (const uint8_t(*)[DVM_POINT_BYTES])Ys, t->n_proofs) != DVM_OK) {
-            v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
-            goto done;
+    c->mint = m;
+    c->amount = amount;
+    c->n_proofs = n;
+    /* Ys up to the first secret without a point; which of them were seen
+     * before is step 3's business (it reports a replay before a bad
+     * secret further on, as a sequential check does). */
+    while (c->n_ys < n && dvm_cashu_proof_Y(p->ctx, &t->proofs[c->n_ys], c->ys[c->n_ys]) == DVM_OK)
+        c->n_ys++;
+    if (c->n_ys == n) {
+        uint8_t (*sorted)[DVM_POINT_BYTES] = malloc(n * DVM_POINT_BYTES);
+        if (!sorted) {
+            dvm_pay_check_free(c);
+            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
         }
+        memcpy(sorted, c->ys, n * DVM_POINT_BYTES);
+        qsort(sorted, n, DVM_POINT_BYTES, cmp33);
+        for (size_t i = 1; i < n && !c->dup; i++)
+            c->dup = memcmp(sorted[i - 1], sorted[i], DVM_POINT_BYTES) == 0;
+        free(sorted);
+    }
+    c->all_dleq = true;
+    for (size_t i = 0; i < n; i++)
+        c->all_dleq &= t->proofs[i].has_dleq && t->proofs[i].dleq.has_r;
+    return say(DVM_PAY_ACCEPT, reason, rlen, "prepared");
+}
+
+void dvm_pay_policy_verify_dleq(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c, size_t i)
+{
+    if (i >= c->n_proofs || c->n_ys < c->n_proofs || c->dup)
+        return; /* step 3 refuses the token before looking at DLEQs */
+    const dvm_proof *pr = &t->proofs[i];
+    if (!pr->has_dleq || !pr->dleq.has_r)
+        return;
+    if (dvm_cashu_dleq_verify_proof(p->ctx, c->keys[i], pr) != DVM_OK)
+        c->dleq_failed[i] = 1;
+}
+
+void dvm_pay_policy_verify(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c)
+{
+    for (size_t i = 0; i < c->n_proofs; i++)
+        dvm_pay_policy_verify_dleq(p, t, c, i);
+}
+
+dvm_pay_verdict dvm_pay_policy_admit(dvm_pay_policy *p, const dvm_pay_check *c, uint64_t *amount_sats,
+                                     char *reason, size_t rlen)
+{
+    *amount_sats = 0;
+    if (!c->ys || c->n_proofs == 0)
+        return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "token has no proofs");
+    for (size_t i = 0; i < c->n_ys; i++)
+        if (seen(p, c->ys[i]))
+            return say(DVM_PAY_REJECT_REPLAY, reason, rlen, "proofs[%zu]: already received", i);
+    if (c->n_ys < c->n_proofs)
+        return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "proofs[%zu]: bad secret", c->n_ys);
+    if (c->dup)
+        return say(DVM_PAY_REJECT_REPLAY, reason, rlen, "a proof appears twice in the token");
+    for (size_t i = 0; i < c->n_proofs; i++)
+        if (c->dleq_failed[i])
+            return say(DVM_PAY_REJECT_DLEQ, reason, rlen,
+                       "proofs[%zu]: DLEQ proof does not verify (not signed by the mint)", i);
+    const uint8_t (*ys)[DVM_POINT_BYTES] = (const uint8_t(*)[DVM_POINT_BYTES])c->ys;
+    uint64_t amount = c->amount;
+    if (!c->all_dleq) {
+        if (remember(p, ys, c->n_proofs) != DVM_OK)
+            return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
         *amount_sats = amount;
-        v = say(DVM_PAY_SWAP_FIRST, reason, rlen,
-                "token has proofs without DLEQ: swap at the mint before crediting");
-        goto done;
+        return say(DVM_PAY_SWAP_FIRST, reason, rlen,
+                   "token has proofs without DLEQ: swap at the mint before crediting");
     }
     if (p->max_unclaimed && (amount > p->max_unclaimed - (p->unclaimed < p->max_unclaimed
                                                                ? p->unclaimed
                                                                : p->max_unclaimed))) {
         *amount_sats = amount;
-        v = say(DVM_PAY_CLAIM_FIRST, reason, rlen,
-                "unclaimed %llu + %llu sats would exceed %llu: claim first",
-                (unsigned long long)p->unclaimed, (unsigned long long)amount,
-                (unsigned long long)p->max_unclaimed);
-        goto done;
+        return say(DVM_PAY_CLAIM_FIRST, reason, rlen,
+                   "unclaimed %llu + %llu sats would exceed %llu: claim first",
+                   (unsigned long long)p->unclaimed, (unsigned long long)amount,
+                   (unsigned long long)p->max_unclaimed);
     }
-    if (remember(p, (const uint8_t(*)[DVM_POINT_BYTES])Ys, t->n_proofs) != DVM_OK) {
-        v = say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
-        goto done;
-    }
+    if (remember(p, ys, c->n_proofs) != DVM_OK)
+        return say(DVM_PAY_REJECT_MALFORMED, reason, rlen, "out of memory");
     p->unclaimed += amount;
     *amount_sats = amount;
-    v = say(DVM_PAY_ACCEPT, reason, rlen, "accepted %llu sats", (unsigned long long)amount);
-done:
-    free(Ys);
+    return say(DVM_PAY_ACCEPT, reason, rlen, "accepted %llu sats", (unsigned long long)amount);
+}
+
+dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
+                                     uint64_t *amount_sats, char *reason, size_t rlen)
+{
+    *amount_sats = 0;
+    dvm_pay_check c;
+    dvm_pay_verdict v = dvm_pay_policy_prepare(p, t, &c, reason, rlen);
+    if (v != DVM_PAY_ACCEPT)
+        return v;
+    dvm_pay_policy_verify(p, t, &c);
+    v = dvm_pay_policy_admit(p, &c, amount_sats, reason, rlen);
+    dvm_pay_check_free(&c);
     return v;
 }
 

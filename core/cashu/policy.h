@@ -91,6 +91,71 @@ dvm_err dvm_pay_policy_add_keyset(dvm_pay_policy *p, const char *mint_url, const
 dvm_pay_verdict dvm_pay_policy_check(dvm_pay_policy *p, const dvm_token *t,
                                      uint64_t *amount_sats, char *reason, size_t rlen);
 
+/* ---- the same decision in two steps (for drivers that verify in parallel)
+ *
+ * dvm_pay_policy_check is the composition of
+ *   1. dvm_pay_policy_prepare: the stateless checks (trusted mint, unit,
+ *      amounts, keysets and keys, secrets, C on the curve), the proofs' Ys
+ *      (hash_to_curve), a Y twice in the token, the mint keys the DLEQ
+ *      proofs are checked against (copied into the check);
+ *   2. dvm_pay_policy_verify_dleq for each proof (NUT-12; the expensive
+ *      part: ~4 scalar multiplications per proof), or dvm_pay_policy_verify
+ *      for all of them;
+ *   3. dvm_pay_policy_admit: the stateful step (replay set, unclaimed
+ *      bound, recording), giving the same verdict, amount and reason as
+ *      dvm_pay_policy_check would have given at that point.
+ * Steps 1 and 2 read the policy only (`const`): they may run on several
+ * threads at once and in any order, for several tokens, as long as nothing
+ * changes the policy's keysets meanwhile (dvm_pay_policy_add_keyset; a
+ * driver guards it with a readers-writer lock). Each proof's step 2 writes
+ * only its own slot of the check, so the proofs of one token may be checked
+ * on different threads. Step 3 mutates the policy and must be serialised
+ * (one at a time, in the order payments are to be decided): two tokens
+ * carrying the same proof, prepared and verified concurrently, are still
+ * accepted at most once, by whichever is admitted first. */
+
+typedef struct dvm_pay_check {
+    int mint;                         /* index of the trusted mint */
+    uint64_t amount;                  /* the token's value, sats */
+    size_t n_proofs;
+    size_t n_ys;                      /* Ys computed; < n_proofs: proof n_ys has a bad secret */
+    bool dup;                         /* a Y twice in the token (all Ys computed) */
+    bool all_dleq;                    /* every proof carries a DLEQ with r */
+    uint8_t (*ys)[DVM_POINT_BYTES];   /* [n_proofs], owned */
+    uint8_t (*keys)[DVM_POINT_BYTES]; /* [n_proofs] the mint key per proof, owned */
+    uint8_t *dleq_failed;             /* [n_proofs] set by step 2, owned */
+} dvm_pay_check;
+
+/* Step 1 on token t (borrowed; keep it unchanged until step 2 is done).
+ * Returns DVM_PAY_ACCEPT when the token goes on to steps 2 and 3 (c is
+ * then filled and must be released with dvm_pay_check_free); any other
+ * verdict is final, exactly as dvm_pay_policy_check returns it (reason in
+ * reason[0..rlen), *c holds nothing to free, releasing it is harmless).
+ * The policy is not changed. */
+dvm_pay_verdict dvm_pay_policy_prepare(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c,
+                                       char *reason, size_t rlen);
+
+/* Step 2 for proof i < c->n_proofs of the token prepared into c: verifies
+ * its DLEQ proof (NUT-12) if it carries one with r, and records a failure
+ * in c->dleq_failed[i] (writes nothing else). */
+void dvm_pay_policy_verify_dleq(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c, size_t i);
+
+/* Step 2 for every proof of t. */
+void dvm_pay_policy_verify(const dvm_pay_policy *p, const dvm_token *t, dvm_pay_check *c);
+
+/* Step 3: decide on a token prepared (verdict DVM_PAY_ACCEPT) and verified
+ * into c. Verdicts, *amount_sats, reason and what is recorded are those of
+ * dvm_pay_policy_check: REJECT_REPLAY (a Y seen before, or twice in the
+ * token), REJECT_MALFORMED (a secret with no point), REJECT_DLEQ,
+ * SWAP_FIRST (Ys recorded), CLAIM_FIRST (nothing recorded; admitting the
+ * same check again after a claim is fine), ACCEPT (Ys recorded, amount
+ * added to the unclaimed total). c is not changed. */
+dvm_pay_verdict dvm_pay_policy_admit(dvm_pay_policy *p, const dvm_pay_check *c, uint64_t *amount_sats,
+                                     char *reason, size_t rlen);
+
+/* Release what step 1 allocated (NULL and an empty check are fine). */
+void dvm_pay_check_free(dvm_pay_check *c);
+
 /* The driver claimed (swapped) accepted tokens worth `sats`: lowers the
  * unclaimed total (not below 0). */
 void dvm_pay_policy_claimed(dvm_pay_policy *p, uint64_t sats);

@@ -306,3 +306,140 @@ Test(policy, locked_secrets_are_refused)
     cr_assert_eq(check(&t, &amount), DVM_PAY_REJECT_MALFORMED);
     dvm_token_free(&t);
 }
+
+/* The two-step API (prepare + verify, then admit) decides like the one
+ * call even when every token is prepared and verified BEFORE any of them is
+ * admitted (as a pool of verifier threads does), in reverse order: the
+ * stateless steps must not depend on what admitting earlier tokens records.
+ * Verdict, amount, reason and the unclaimed total are compared token by
+ * token with a second policy fed the one-call path in order. */
+Test(policy, split_steps_in_any_order_decide_like_the_one_call)
+{
+    const char *trusted[] = {MINT_URL};
+    dvm_pay_policy_config cfg = {.trusted_mints = trusted, .n_trusted = 1, .max_unclaimed_sats = 150};
+    dvm_pay_policy *one = NULL, *two = NULL;
+    cr_assert_eq(dvm_pay_policy_new(&one, &cfg), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_new(&two, &cfg), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_add_keyset(one, MINT_URL, test_active(&env)), DVM_OK);
+    cr_assert_eq(dvm_pay_policy_add_keyset(two, MINT_URL, test_active(&env)), DVM_OK);
+
+    enum { N = 16 };
+    dvm_token own[N];
+    memset(own, 0, sizeof own);
+    const dvm_token *seq[N];
+    size_t n = 0;
+    own[0] = token_of(21); /* accept */
+    seq[n++] = &own[0];
+    seq[n++] = &own[0]; /* the same token: replay */
+    own[1] = token_of(12);
+    own[1].proofs[1] = own[0].proofs[2]; /* one proof of an accepted token */
+    seq[n++] = &own[1];
+    own[2] = token_of(16);
+    own[2].proofs[0].dleq.s[3] ^= 1; /* forged: dleq */
+    seq[n++] = &own[2];
+    own[3] = token_of(5);
+    own[3].proofs[1].dleq.s[0] ^= 1;
+    own[3].proofs[0] = own[0].proofs[0]; /* forged AND a replay: replay wins */
+    seq[n++] = &own[3];
+    own[4] = token_of(12);
+    own[4].proofs[0].has_dleq = false; /* swap first, recorded */
+    seq[n++] = &own[4];
+    seq[n++] = &own[4]; /* ... so again it is a replay */
+    own[5] = token_of(3);
+    own[5].proofs[1] = own[5].proofs[0]; /* a proof twice in the token */
+    seq[n++] = &own[5];
+    own[6] = token_of(6);
+    own[6].proofs[1].secret_len = 0; /* malformed */
+    seq[n++] = &own[6];
+    own[7] = token_of(4);
+    strcpy(own[7].mint, "https://evil.example"); /* untrusted */
+    seq[n++] = &own[7];
+    own[8] = token_of(8);
+    strcpy(own[8].proofs[0].id, "00ffffffffffffff"); /* unknown keyset */
+    seq[n++] = &own[8];
+    own[9] = token_of(64);
+    seq[n++] = &own[9]; /* 21 + 64 = 85 held */
+    own[10] = token_of(64);
+    seq[n++] = &own[10]; /* 149 held */
+    own[11] = token_of(2);
+    seq[n++] = &own[11]; /* 151 > 150: claim first, nothing recorded */
+    seq[n++] = &own[11]; /* after the claim below: accept */
+    cr_assert(n <= N);
+
+    dvm_pay_check chk[N];
+    dvm_pay_verdict pre[N];
+    char pre_reason[N][200];
+    for (size_t k = n; k-- > 0;) { /* stateless steps first, last token first */
+        pre[k] = dvm_pay_policy_prepare(two, seq[k], &chk[k], pre_reason[k], sizeof pre_reason[k]);
+        if (pre[k] == DVM_PAY_ACCEPT)
+            for (size_t i = seq[k]->n_proofs; i-- > 0;) /* proofs in any order too */
+                dvm_pay_policy_verify_dleq(two, seq[k], &chk[k], i);
+    }
+    const dvm_pay_verdict want[] = {
+        DVM_PAY_ACCEPT, DVM_PAY_REJECT_REPLAY, DVM_PAY_REJECT_REPLAY, DVM_PAY_REJECT_DLEQ,
+        DVM_PAY_REJECT_REPLAY, DVM_PAY_SWAP_FIRST, DVM_PAY_REJECT_REPLAY, DVM_PAY_REJECT_REPLAY,
+        DVM_PAY_REJECT_MALFORMED, DVM_PAY_REJECT_UNTRUSTED_MINT, DVM_PAY_NEED_KEYSET, DVM_PAY_ACCEPT,
+        DVM_PAY_ACCEPT, DVM_PAY_CLAIM_FIRST, DVM_PAY_ACCEPT};
+    cr_assert_eq(sizeof want / sizeof want[0], n);
+    for (size_t k = 0; k < n; k++) {
+        if (k == n - 1) { /* the driver claimed what it held */
+            dvm_pay_policy_claimed(one, 149);
+            dvm_pay_policy_claimed(two, 149);
+        }
+        char r1[200] = "", r2[200] = "";
+        uint64_t a1 = 7, a2 = 7;
+        dvm_pay_verdict v1 = dvm_pay_policy_check(one, seq[k], &a1, r1, sizeof r1);
+        dvm_pay_verdict v2 = pre[k];
+        if (v2 == DVM_PAY_ACCEPT)
+            v2 = dvm_pay_policy_admit(two, &chk[k], &a2, r2, sizeof r2);
+        else {
+            a2 = 0;
+            memcpy(r2, pre_reason[k], sizeof r2);
+        }
+        cr_assert_eq(v1, want[k], "token %zu: one call says %s (%s), expected %s", k, dvm_pay_verdict_name(v1), r1,
+                     dvm_pay_verdict_name(want[k]));
+        cr_assert_eq(v2, v1, "token %zu: split says %s (%s), one call %s (%s)", k, dvm_pay_verdict_name(v2), r2,
+                     dvm_pay_verdict_name(v1), r1);
+        cr_assert_eq(a2, a1, "token %zu: amount", k);
+        cr_assert_str_eq(r2, r1, "token %zu: reason", k);
+        cr_assert_eq(dvm_pay_policy_unclaimed(two), dvm_pay_policy_unclaimed(one), "token %zu: unclaimed", k);
+    }
+    cr_assert_eq(dvm_pay_policy_unclaimed(one), 2);
+    for (size_t k = 0; k < n; k++)
+        dvm_pay_check_free(&chk[k]);
+    for (int k = 0; k < N; k++)
+        dvm_token_free(&own[k]);
+    dvm_pay_policy_free(one);
+    dvm_pay_policy_free(two);
+}
+
+/* Two tokens sharing a proof, both prepared and verified before either is
+ * admitted (two verifier threads at once): the first admitted is accepted,
+ * the other is a replay, whichever order they are admitted in. */
+Test(policy, a_proof_in_two_concurrently_verified_tokens_is_accepted_once)
+{
+    for (int order = 0; order < 2; order++) {
+        make_policy(0, 0);
+        dvm_token x = token_of(3), y = token_of(5); /* 1+2, 1+4 */
+        dvm_proof keep = y.proofs[0];
+        y.proofs[0] = x.proofs[0];
+        dvm_pay_check cx, cy;
+        char r[200];
+        cr_assert_eq(dvm_pay_policy_prepare(pol, &x, &cx, r, sizeof r), DVM_PAY_ACCEPT, "%s", r);
+        cr_assert_eq(dvm_pay_policy_prepare(pol, &y, &cy, r, sizeof r), DVM_PAY_ACCEPT, "%s", r);
+        dvm_pay_policy_verify(pol, &y, &cy);
+        dvm_pay_policy_verify(pol, &x, &cx);
+        uint64_t a = 0;
+        dvm_pay_check *first = order ? &cy : &cx, *second = order ? &cx : &cy;
+        cr_assert_eq(dvm_pay_policy_admit(pol, first, &a, r, sizeof r), DVM_PAY_ACCEPT, "%s", r);
+        cr_assert_eq(a, order ? 5 : 3);
+        cr_assert_eq(dvm_pay_policy_admit(pol, second, &a, r, sizeof r), DVM_PAY_REJECT_REPLAY, "%s", r);
+        cr_assert_eq(a, 0);
+        cr_assert_eq(dvm_pay_policy_unclaimed(pol), order ? 5 : 3);
+        dvm_pay_check_free(&cx);
+        dvm_pay_check_free(&cy);
+        y.proofs[0] = keep;
+        dvm_token_free(&x);
+        dvm_token_free(&y);
+    }
+}

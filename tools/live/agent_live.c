@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -69,9 +70,9 @@ struct lagent {
     dvm_proc *proc;
     dvm_stream_pub *pub;
     dvm_pay_policy *policy;
-    uv_mutex_t policy_mu;   /* the policy is used by the loop (claims) and the verifier thread */
+    uv_mutex_t policy_mu;   /* the policy's state (replay set, unclaimed): loop (claims) and verifier pool */
     bool policy_mu_init;
-    struct verifier *ver;   /* payments: verified and committed off the loop */
+    struct verifier *ver;   /* payments: verified (pool) and committed off the loop */
     dvm_wallet_client *wallets[MAX_MINTS];
     const char *mint_urls[MAX_MINTS];
     size_t n_wallets;
@@ -295,32 +296,52 @@ static void claim_timer_cb(uv_timer_t *t)
     claim_async(a, "retry");
 }
 
-/* ---- payments: the verifier thread -------------------------------------
- * Every `payment` is verified and committed on ONE worker thread with its
- * own wallet connections, so the loop keeps streaming other credit while
- * DLEQ proofs are checked (NUT-12) and the token is fsync'd:
- *   loop: VERIFY_TOKEN -> queue (FIFO) -> worker: decode, policy check
- *   (under policy_mu: the policy is not thread-safe; claims on the loop
- *   lower its unclaimed total under the same lock), mint round trips the
- *   policy asks for (keysets, swap of a token without DLEQ, claim at the
- *   unclaimed bound) -> one SQLite transaction for every payment accepted
- *   in the batch (group commit: dvm_wallet_client_add_incoming_many) ->
- *   results queue -> uv_async -> loop: log, dvm_agent_on_verify (credit
- *   and payment_ack: only after the commit returned).
- * One worker and two FIFO queues keep the payments of a job (and of all
- * jobs) in the order they arrived. Payments that arrive while a batch is
- * being committed form the next batch (at most VERIFY_BATCH_MAX). */
+/* ---- payments: the verifier pool ----------------------------------------
+ * Every `payment` is verified and committed off the loop, by a pool of
+ * --verify-threads threads (default: the online CPUs, at most
+ * VERIFY_THREADS_MAX):
+ *   loop: VERIFY_TOKEN -> queue (FIFO) -> pool:
+ *   stateless step, on any thread, several tokens at once and the proofs of
+ *   one token in parallel: token decode, dvm_pay_policy_prepare (under the
+ *   keyset lock, read side) and one dvm_pay_policy_verify_dleq per proof
+ *   (NUT-12 DLEQ, the expensive part; needs no shared state);
+ *   stateful step, on one thread at a time (whichever finds the queue's
+ *   head verified), strictly in arrival order: dvm_pay_policy_admit under
+ *   policy_mu (replay set, unclaimed bound: a proof in two concurrent
+ *   payments is accepted once), the mint round trips a payment may need
+ *   (keysets, swap of a token without DLEQ, claim at the unclaimed bound),
+ *   then ONE SQLite transaction for every payment accepted in the batch
+ *   (group commit: dvm_wallet_client_add_incoming_many) -> results queue
+ *   -> uv_async -> loop: log, dvm_agent_on_verify (credit and payment_ack:
+ *   only after the commit returned).
+ * The stateful step takes the longest prefix of verified payments (at most
+ * VERIFY_BATCH_MAX) and the results queue is FIFO, so a job's payments
+ * (and all jobs' payments) are decided and acknowledged in the order they
+ * arrived. Payments that arrive or finish verifying while a batch is being
+ * committed form the next batch. */
 
 #define VERIFY_BATCH_MAX 64
+#define VERIFY_THREADS_MAX 16
+
+enum { VS_NEW, VS_DECODING, VS_PROOFS, VS_VERIFIED };
 
 struct vitem {
-    struct vitem *next;
+    struct vitem *next;  /* arrival order (v->in, then v->out) */
+    struct vitem *wnext; /* v->fresh or v->proofq */
     uint64_t job, vid;
     char *tok; /* the token string as received (owned) */
     size_t tok_len;
-    dvm_verify_result r; /* the worker's verdict; r.reason set on the loop */
+    dvm_verify_result r; /* the verdict; r.reason set on the loop */
     char rbuf[300];
-    struct claim_res *claims; /* claims the worker made first (unclaimed bound), logged on the loop */
+    struct claim_res *claims; /* claims made first (unclaimed bound), logged on the loop */
+    /* the stateless step's results; stage and the proof counters under v->mu */
+    int stage;
+    size_t next_proof, proofs_done;
+    bool decoded;          /* t holds the decoded token (owned) */
+    dvm_token t;
+    dvm_pay_verdict pre;   /* dvm_pay_policy_prepare's verdict (ACCEPT: chk filled) */
+    dvm_pay_check chk;
+    char reason[256];      /* of a failed decode or a final `pre` */
 };
 
 struct vpend { /* accepted, waiting for the batch's commit */
@@ -332,15 +353,21 @@ struct vpend { /* accepted, waiting for the batch's commit */
 
 struct verifier {
     struct lagent *a;
-    uv_thread_t thread;
-    bool started;
-    uv_mutex_t mu; /* guards in, out, quit */
+    uv_thread_t threads[VERIFY_THREADS_MAX];
+    size_t n_threads;
+    uv_mutex_t mu; /* guards the queues, items' stage and counters, committing, quit */
     uv_cond_t cv;
-    struct vitem *in, **in_tail, *out, **out_tail;
-    bool quit;
+    uv_rwlock_t keys_rw; /* the policy's keysets: prepare reads, the stateful step adds */
+    bool locks_init;
+    struct vitem *in, **in_tail;        /* submitted, not yet decided (arrival order) */
+    struct vitem *fresh, **fresh_tail;  /* not yet decoded */
+    struct vitem *proofq, **proofq_tail; /* decoded, with proofs not yet claimed */
+    struct vitem *out, **out_tail;      /* decided, for the loop */
+    bool committing, quit;
     uv_async_t async;
-    dvm_wallet_client *wallets[MAX_MINTS]; /* the worker's own connections */
-    /* worker-only scratch for a group commit */
+    /* the stateful step's (one thread at a time): wallet connections and
+     * scratch for a group commit */
+    dvm_wallet_client *wallets[MAX_MINTS];
     struct vpend pend[VERIFY_BATCH_MAX];
     size_t npend;
     dvm_token toks[VERIFY_BATCH_MAX];
@@ -364,7 +391,8 @@ static void policy_claimed_locked(struct lagent *a, uint64_t sats)
     uv_mutex_unlock(&a->policy_mu);
 }
 
-/* Worker: commit every pending accepted token, one transaction per mint. */
+/* Stateful step: commit every pending accepted token, one transaction per
+ * mint. */
 static void ver_commit(struct verifier *v)
 {
     struct lagent *a = v->a;
@@ -395,7 +423,7 @@ static void ver_commit(struct verifier *v)
     v->npend = 0;
 }
 
-/* Worker: claim everything held (the policy's unclaimed bound). */
+/* Stateful step: claim everything held (the policy's unclaimed bound). */
 static bool ver_claim(struct verifier *v, struct vitem *it)
 {
     struct lagent *a = v->a;
@@ -410,48 +438,65 @@ static bool ver_claim(struct verifier *v, struct vitem *it)
     return all_ok;
 }
 
-/* Worker: run the payment policy (and the wallet steps it asks for) on one
- * token. An accepted token joins the batch's pending commit; any other
- * verdict is final here (reason in it->rbuf). */
-static void ver_one(struct verifier *v, struct vitem *it)
+/* Stateless step, first part (any thread): decode and prepare. */
+static void ver_prepare(struct verifier *v, struct vitem *it)
+{
+    struct lagent *a = v->a;
+    it->reason[0] = 0;
+    if (dvm_token_decode(it->tok, it->tok_len, &it->t, it->reason, sizeof it->reason) != DVM_OK)
+        return;
+    it->decoded = true;
+    uv_rwlock_rdlock(&v->keys_rw);
+    it->pre = dvm_pay_policy_prepare(a->policy, &it->t, &it->chk, it->reason, sizeof it->reason);
+    uv_rwlock_rdunlock(&v->keys_rw);
+}
+
+/* Stateful step for one item, in arrival order: admit (and the wallet
+ * steps the verdict asks for). An accepted token joins the batch's pending
+ * commit; any other verdict is final here (reason in it->rbuf). */
+static void ver_decide(struct verifier *v, struct vitem *it)
 {
     struct lagent *a = v->a;
     memset(&it->r, 0, sizeof it->r);
     it->r.outcome = DVM_VERIFY_REJECTED;
     char *rbuf = it->rbuf;
     size_t rlen = sizeof it->rbuf;
-    char reason[256] = "";
-    dvm_token t;
-    if (dvm_token_decode(it->tok, it->tok_len, &t, reason, sizeof reason) != DVM_OK) {
-        snprintf(rbuf, rlen, "invalid token: %s", reason);
+    if (!it->decoded) {
+        snprintf(rbuf, rlen, "invalid token: %s", it->reason);
         return;
     }
-    bool kept = false;
+    dvm_token *t = &it->t;
+    char reason[256];
     for (int round = 0; round < 4; round++) {
-        uint64_t amount = 0;
-        uv_mutex_lock(&a->policy_mu);
-        dvm_pay_verdict vd = dvm_pay_policy_check(a->policy, &t, &amount, reason, sizeof reason);
-        uint64_t held = dvm_pay_policy_unclaimed(a->policy);
-        uv_mutex_unlock(&a->policy_mu);
-        int m = mint_index(a, t.mint);
+        uint64_t amount = 0, held = 0;
+        dvm_pay_verdict vd = it->pre;
+        snprintf(reason, sizeof reason, "%s", it->reason);
+        if (vd == DVM_PAY_ACCEPT) {
+            uv_mutex_lock(&a->policy_mu);
+            vd = dvm_pay_policy_admit(a->policy, &it->chk, &amount, reason, sizeof reason);
+            held = dvm_pay_policy_unclaimed(a->policy);
+            uv_mutex_unlock(&a->policy_mu);
+        }
+        int m = mint_index(a, t->mint);
         dvm_wallet_client *w = m >= 0 ? v->wallets[m] : NULL;
         if (vd == DVM_PAY_ACCEPT) {
             if (!w || v->npend >= VERIFY_BATCH_MAX) {
                 policy_claimed_locked(a, amount);
                 snprintf(rbuf, rlen, "cannot store the token");
-                break;
+                return;
             }
             struct vpend *p = &v->pend[v->npend++];
             p->it = it;
-            p->t = t;
+            p->t = *t; /* the proofs now belong to the pending commit */
             p->amount = amount;
             p->mint = (size_t)m;
-            kept = true;
-            break;
+            it->decoded = false;
+            memset(t, 0, sizeof *t);
+            return;
         }
         if (vd == DVM_PAY_SWAP_FIRST && w) {
             uint64_t got = 0;
-            dvm_err e = dvm_wallet_client_receive(w, &t, &got);
+            dvm_err e = dvm_wallet_client_receive(w, t, &got);
             if (e == DVM_OK) {
                 it->r.outcome = DVM_VERIFY_OK_CLAIMED;
                 it->r.amount = amount;
@@ -459,7 +504,7 @@ static void ver_one(struct verifier *v, struct vitem *it)
                 snprintf(rbuf, rlen, "%s", e == DVM_ERR_SPENT ? "token already spent"
                                            : e == DVM_ERR_AGAIN ? "mint unreachable, try again"
                                                                 : dvm_wallet_client_last_error(w));
-            break;
+            return;
         }
         if (vd == DVM_PAY_CLAIM_FIRST) {
             ver_commit(v); /* what this batch accepted so far is claimed too */
@@ -467,71 +512,133 @@ static void ver_one(struct verifier *v, struct vitem *it)
                 snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
                          (unsigned long long)amount, (unsigned long long)held,
                          (unsigned long long)a->cfg->max_unclaimed);
-                break;
+                return;
             }
-            continue;
+            continue; /* admit the same verified check again */
         }
         if (vd == DVM_PAY_NEED_KEYSET && w) {
             const dvm_keyset *ks;
             size_t n;
             if (dvm_wallet_client_load_keysets(w) != DVM_OK || dvm_wallet_client_keysets(w, &ks, &n) != DVM_OK) {
                 snprintf(rbuf, rlen, "mint unreachable, try again");
-                break;
+                return;
             }
-            uv_mutex_lock(&a->policy_mu);
+            uv_rwlock_wrlock(&v->keys_rw);
             for (size_t i = 0; i < n; i++)
                 dvm_pay_policy_add_keyset(a->policy, dvm_wallet_client_mint_url(w), &ks[i]);
-            uv_mutex_unlock(&a->policy_mu);
+            uv_rwlock_wrunlock(&v->keys_rw);
+            /* the stateless step again, here, with the keys now known (rare) */
+            dvm_pay_check_free(&it->chk);
+            uv_rwlock_rdlock(&v->keys_rw);
+            it->pre = dvm_pay_policy_prepare(a->policy, t, &it->chk, it->reason, sizeof it->reason);
+            uv_rwlock_rdunlock(&v->keys_rw);
+            if (it->pre == DVM_PAY_ACCEPT)
+                dvm_pay_policy_verify(a->policy, t, &it->chk);
             continue;
         }
         snprintf(rbuf, rlen, "%s", reason[0] ? reason : dvm_pay_verdict_name(vd));
-        break;
+        return;
     }
-    if (!kept)
-        dvm_token_free(&t);
+}
+
+/* After the stateless step of `it` (decode + prepare) under v->mu: its
+ * proofs become work for the pool, or it is verified already. */
+static void ver_prepared_locked(struct verifier *v, struct vitem *it)
+{
+    if (it->decoded && it->pre == DVM_PAY_ACCEPT && it->chk.n_proofs > 0) {
+        it->stage = VS_PROOFS;
+        it->next_proof = it->proofs_done = 0;
+        it->wnext = NULL;
+        *v->proofq_tail = it;
+        v->proofq_tail = &it->wnext;
+    } else
+        it->stage = VS_VERIFIED;
+    uv_cond_broadcast(&v->cv);
 }
 
 static void ver_main(void *arg)
 {
     struct verifier *v = arg;
+    struct lagent *a = v->a;
+    uv_mutex_lock(&v->mu);
     for (;;) {
-        uv_mutex_lock(&v->mu);
-        while (!v->in && !v->quit)
-            uv_cond_wait(&v->cv, &v->mu);
-        if (!v->in) { /* quit, and everything queued is committed */
+        /* the stateful step: the verified prefix of the queue, in order */
+        if (!v->committing && v->in && v->in->stage == VS_VERIFIED) {
+            v->committing = true;
+            struct vitem *batch = v->in, **bt = &batch;
+            size_t n = 0;
+            while (*bt && (*bt)->stage == VS_VERIFIED && n < VERIFY_BATCH_MAX) {
+                bt = &(*bt)->next;
+                n++;
+            }
+            v->in = *bt;
+            if (!v->in)
+                v->in_tail = &v->in;
+            *bt = NULL;
             uv_mutex_unlock(&v->mu);
-            break;
+            for (struct vitem *it = batch; it; it = it->next)
+                ver_decide(v, it);
+            ver_commit(v); /* one transaction (one fsync) per mint for the batch */
+            uv_mutex_lock(&v->mu);
+            *v->out_tail = batch;
+            v->out_tail = bt;
+            v->committing = false;
+            uv_cond_broadcast(&v->cv); /* the next prefix may be verified already */
+            uv_mutex_unlock(&v->mu);
+            uv_async_send(&v->async);
+            uv_mutex_lock(&v->mu);
+            continue;
         }
-        struct vitem *batch = NULL, **bt = &batch;
-        for (size_t n = 0; v->in && n < VERIFY_BATCH_MAX; n++) {
-            struct vitem *it = v->in;
-            v->in = it->next;
-            it->next = NULL;
-            *bt = it;
-            bt = &it->next;
+        /* the stateless step: a proof of a token being verified, oldest
+         * first, else the next token to decode */
+        if (v->proofq) {
+            struct vitem *it = v->proofq;
+            size_t i = it->next_proof++;
+            if (it->next_proof == it->chk.n_proofs) {
+                v->proofq = it->wnext;
+                if (!v->proofq)
+                    v->proofq_tail = &v->proofq;
+            }
+            uv_mutex_unlock(&v->mu);
+            dvm_pay_policy_verify_dleq(a->policy, &it->t, &it->chk, i);
+            uv_mutex_lock(&v->mu);
+            if (++it->proofs_done == it->chk.n_proofs) {
+                it->stage = VS_VERIFIED;
+                uv_cond_broadcast(&v->cv);
+            }
+            continue;
         }
-        if (!v->in)
-            v->in_tail = &v->in;
-        uv_mutex_unlock(&v->mu);
-        for (struct vitem *it = batch; it; it = it->next)
-            ver_one(v, it);
-        ver_commit(v); /* one transaction (one fsync) per mint for the batch */
-        uv_mutex_lock(&v->mu);
-        *v->out_tail = batch;
-        v->out_tail = bt;
-        uv_mutex_unlock(&v->mu);
-        uv_async_send(&v->async);
+        if (v->fresh) {
+            struct vitem *it = v->fresh;
+            v->fresh = it->wnext;
+            if (!v->fresh)
+                v->fresh_tail = &v->fresh;
+            it->stage = VS_DECODING;
+            uv_mutex_unlock(&v->mu);
+            ver_prepare(v, it);
+            uv_mutex_lock(&v->mu);
+            ver_prepared_locked(v, it);
+            continue;
+        }
+        if (v->quit && !v->in && !v->committing)
+            break; /* everything queued is decided and committed */
+        uv_cond_wait(&v->cv, &v->mu);
     }
+    uv_cond_broadcast(&v->cv); /* the other threads see the same and end */
+    uv_mutex_unlock(&v->mu);
 }
 
 static void vitem_free(struct vitem *it)
 {
+    if (it->decoded)
+        dvm_token_free(&it->t);
+    dvm_pay_check_free(&it->chk);
     free(it->tok);
     free(it->claims);
     free(it);
 }
 
-/* Loop: results of the worker, in order; credit (payment_ack) only now. */
+/* Loop: results of the pool, in order; credit (payment_ack) only now. */
 static void ver_done(uv_async_t *h)
 {
     struct verifier *v = h->data;
@@ -568,7 +675,7 @@ static void ver_done(uv_async_t *h)
         pump(a);
 }
 
-/* Loop: hand VERIFY_TOKEN to the worker (the token string is copied). */
+/* Loop: hand VERIFY_TOKEN to the pool (the token string is copied). */
 static void ver_submit(struct lagent *a, uint64_t job, uint64_t vid, dvm_str tok)
 {
     struct verifier *v = a->ver;
@@ -579,9 +686,12 @@ static void ver_submit(struct lagent *a, uint64_t job, uint64_t vid, dvm_str tok
         it->tok_len = tok.len;
         it->job = job;
         it->vid = vid;
+        it->stage = VS_NEW;
         uv_mutex_lock(&v->mu);
         *v->in_tail = it;
         v->in_tail = &it->next;
+        *v->fresh_tail = it;
+        v->fresh_tail = &it->wnext;
         uv_cond_signal(&v->cv);
         uv_mutex_unlock(&v->mu);
         return;
@@ -591,7 +701,18 @@ static void ver_submit(struct lagent *a, uint64_t job, uint64_t vid, dvm_str tok
     dvm_agent_on_verify(a->core, job, vid, &r, now_ms(a));
 }
 
-/* Start the worker with its own wallet connections (sync mode `sync`). */
+/* Threads for `requested` (0: the online CPUs), within 1..VERIFY_THREADS_MAX. */
+static size_t ver_threads(uint64_t requested)
+{
+    uint64_t n = requested;
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (uint64_t)c : 1;
+    }
+    return n > VERIFY_THREADS_MAX ? VERIFY_THREADS_MAX : (size_t)n;
+}
+
+/* Start the pool with its own wallet connections (sync mode `sync`). */
 static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync sync, char *err, size_t errlen)
 {
     struct verifier *v = calloc(1, sizeof *v);
@@ -602,6 +723,8 @@ static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync 
     a->ver = v;
     v->a = a;
     v->in_tail = &v->in;
+    v->fresh_tail = &v->fresh;
+    v->proofq_tail = &v->proofq;
     v->out_tail = &v->out;
     for (size_t i = 0; i < a->n_wallets; i++) {
         if (dvm_wallet_client_open(a->mint_urls[i], wallet_path, 5000, &v->wallets[i], err, errlen) != DVM_OK)
@@ -611,44 +734,54 @@ static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync 
             return -1;
         }
     }
-    if (uv_mutex_init(&v->mu) != 0 || (uv_cond_init(&v->cv) != 0 && (uv_mutex_destroy(&v->mu), 1))) {
-        snprintf(err, errlen, "cannot create the verifier's lock");
-        return -1;
+    if (uv_mutex_init(&v->mu) != 0)
+        goto lock_failed;
+    if (uv_cond_init(&v->cv) != 0) {
+        uv_mutex_destroy(&v->mu);
+        goto lock_failed;
     }
-    if (uv_async_init(a->loop, &v->async, ver_done) != 0) {
+    if (uv_rwlock_init(&v->keys_rw) != 0) {
         uv_cond_destroy(&v->cv);
         uv_mutex_destroy(&v->mu);
+        goto lock_failed;
+    }
+    v->locks_init = true;
+    if (uv_async_init(a->loop, &v->async, ver_done) != 0) {
         snprintf(err, errlen, "cannot create the verifier's wakeup");
         return -1;
     }
     v->async.data = v;
     uv_unref((uv_handle_t *)&v->async); /* the loop ends without waiting for it */
-    if (uv_thread_create(&v->thread, ver_main, v) != 0) {
-        uv_close((uv_handle_t *)&v->async, NULL);
-        uv_cond_destroy(&v->cv);
-        uv_mutex_destroy(&v->mu);
-        snprintf(err, errlen, "cannot start the verifier thread");
+    size_t want = ver_threads(a->cfg->verify_threads);
+    while (v->n_threads < want && uv_thread_create(&v->threads[v->n_threads], ver_main, v) == 0)
+        v->n_threads++;
+    if (v->n_threads == 0) {
+        snprintf(err, errlen, "cannot start the verifier threads");
         return -1;
     }
-    v->started = true;
     return 0;
+lock_failed:
+    snprintf(err, errlen, "cannot create the verifier's locks");
+    return -1;
 }
 
-/* Stop the worker after it committed everything queued (tokens whose
- * results the loop no longer takes stay INCOMING: claimed at the next
- * start), then release it. Call before the loop's handles are closed. */
+/* Stop the pool after it decided and committed everything queued (tokens
+ * whose results the loop no longer takes stay INCOMING: claimed right
+ * here, or at the next start), then release it. Call before the loop's
+ * handles are closed. */
 static void ver_stop(struct lagent *a)
 {
     struct verifier *v = a->ver;
     if (!v)
         return;
-    if (v->started) {
+    if (v->n_threads) {
         uv_mutex_lock(&v->mu);
         v->quit = true;
-        uv_cond_signal(&v->cv);
+        uv_cond_broadcast(&v->cv);
         uv_mutex_unlock(&v->mu);
-        uv_thread_join(&v->thread);
-        v->started = false;
+        for (size_t i = 0; i < v->n_threads; i++)
+            uv_thread_join(&v->threads[i]);
+        v->n_threads = 0;
         bool owed = false;
         while (v->out) {
             struct vitem *it = v->out;
@@ -670,8 +803,12 @@ static void ver_stop(struct lagent *a)
                 dvm_log_job(a->log, NULL, "claim_deferred", DVM_LS("mint", a->mint_urls[m]),
                             DVM_LS("reason", r.err), DVM_LU("owed_sats", r.owed), DVM_LS("why", "exit"));
         }
+    }
+    if (v->locks_init) {
+        uv_rwlock_destroy(&v->keys_rw);
         uv_cond_destroy(&v->cv);
         uv_mutex_destroy(&v->mu);
+        v->locks_init = false;
     }
     for (size_t i = 0; i < MAX_MINTS; i++)
         if (v->wallets[i]) {
@@ -1370,6 +1507,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
                 DVM_LU("max_jobs", cfg->max_jobs), DVM_LU("sats_per_chunk", cfg->sats_per_chunk),
                 DVM_LU("chunks_per_payment", cfg->chunks_per_payment), DVM_LS("mint", cfg->mint),
                 DVM_LS("sync", sync == DVM_WALLET_SYNC_FULL ? "full" : "normal"),
+                DVM_LU("verify_threads", a->ver->n_threads),
                 DVM_LS("stream_socket", cfg->stream_socket ? cfg->stream_socket : ""));
 
     uv_run(&loop, UV_RUN_DEFAULT);

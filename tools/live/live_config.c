@@ -248,6 +248,8 @@ const dvm_opt dvm_agent_opts[] = {
     STR("identity", "DVM_IDENTITY", dvm_agent_cfg, identity, NULL, NULL, "identity key file"),
     STR("sync", "DVM_SYNC", dvm_agent_cfg, sync, "full", NULL,
         "wallet commit durability: full (fsync each, survives power loss) | normal (survives kill -9)"),
+    U64("verify-threads", "DVM_VERIFY_THREADS", dvm_agent_cfg, verify_threads, "0", 0, 16, NULL,
+        "payment verifier threads (DLEQ checks in parallel; 0: one per online CPU)"),
     U64("sub-kind", "SUB_KIND", dvm_agent_cfg, sub_kind, "0", 0, 65535, NULL,
         "kind of the sub-task to buy (0: no pipeline)"),
     U64("sub-budget", "SUB_BUDGET", dvm_agent_cfg, sub_budget, "50", 1, 100000000, "50", "sats for a sub-task"),

@@ -75,6 +75,7 @@ typedef struct dvm_agent_cfg {
     const char *wallet;          /* SQLite wallet path */
     const char *identity;        /* identity key file */
     const char *sync;            /* "full" | "normal": wallet commit durability */
+    uint64_t verify_threads;     /* payment verifier threads, 0 = the online CPUs (at most 16) */
     uint64_t sub_kind;           /* SUB_KIND, 0 = no pipeline */
     uint64_t sub_budget;         /* SUB_BUDGET, sats */
     const char *sub_peer;        /* HOST:PORT of the sub-provider */

@@ -162,6 +162,121 @@ static int count_events(lp *p, const char *ev)
     return n;
 }
 
+/* A raw client connected (handshake done) to the agent at addr. */
+static struct raw *r_connect(const char *addr)
+{
+    struct raw *r = calloc(1, sizeof *r);
+    cr_assert_not_null(r);
+    uv_loop_init(&r->loop);
+    dvm_rng rng = {rng_fill, NULL};
+    dvm_noise_keypair kp;
+    dvm_noise_keypair_generate(&kp, &rng);
+    dvm_conn_options co;
+    dvm_conn_options_default(&co);
+    dvm_conn_callbacks cb = {r_open, r_msg, NULL, r_close};
+    char host[64];
+    uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(addr, ':') - addr), addr);
+    dvm_err e;
+    r->c = dvm_dial(&r->loop, host, port, &kp, &co, &cb, r, &e);
+    cr_assert_not_null(r->c);
+    uint64_t end = lp_now_ms() + 10000;
+    while (!r->open && !r->closed && lp_now_ms() < end)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    cr_assert(r->open, "handshake with the agent");
+    return r;
+}
+
+static void r_free(struct raw *r)
+{
+    if (r->c)
+        dvm_conn_close(r->c);
+    uint64_t end = lp_now_ms() + 5000;
+    while (!r->closed && lp_now_ms() < end)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    free(r);
+}
+
+static int count_in(const char *s, const char *needle)
+{
+    int n = 0;
+    for (; (s = strstr(s, needle)); s++)
+        n++;
+    return n;
+}
+
+/* Three payments carrying the same proof (token X, a token Y holding one
+ * of X's proofs, X again), for three jobs, sent in ONE SecretStream message
+ * so they reach the verifier pool (4 threads) together and are decoded and
+ * DLEQ-checked concurrently: exactly one is credited (the first to arrive:
+ * decisions are serialised in arrival order), the other two are refused
+ * as replays with no credit and no output. */
+Test(payments, the_same_proof_racing_through_the_verifier_pool_is_credited_once)
+{
+    char url[256], addr[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=40", "--max-jobs=10", "--verify-threads=4");
+    cr_assert(strstr(agent->errlog, "\"verify_threads\":4"), "%s", agent->errlog);
+    char *x = wallet_token(url, "x.db", 3);
+    char *y0 = wallet_token(url, "y.db", 5);
+    dvm_token tx, ty;
+    char reason[200];
+    cr_assert_eq(dvm_token_decode(x, strlen(x), &tx, reason, sizeof reason), DVM_OK, "%s", reason);
+    cr_assert_eq(dvm_token_decode(y0, strlen(y0), &ty, reason, sizeof reason), DVM_OK, "%s", reason);
+    cr_assert(tx.n_proofs >= 2 && ty.n_proofs >= 2);
+    ty.proofs[0] = tx.proofs[0]; /* Y carries one of X's proofs */
+    dvm_buf yb;
+    dvm_buf_init(&yb, 0);
+    cr_assert_eq(dvm_token_encode(&ty, 4, &yb), DVM_OK);
+    char *y = strndup((const char *)yb.data, yb.len);
+
+    struct raw *r = r_connect(addr);
+    const char *ids[3] = {"race-a", "race-b", "race-c"};
+    const char *toks[3] = {x, y, x};
+    for (int i = 0; i < 3; i++) {
+        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
+        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
+        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
+        free(offer);
+    }
+    size_t cap = strlen(x) * 2 + strlen(y) + 512, len = 0;
+    char *burst = malloc(cap);
+    for (int i = 0; i < 3; i++)
+        len += (size_t)snprintf(burst + len, cap - len, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}\n", ids[i],
+                                toks[i]);
+    cr_assert_eq(dvm_conn_send(r->c, (const uint8_t *)burst, len), DVM_OK);
+    char *ack = r_wait(r, "payment_ack", "race-a", NULL, 10000);
+    cr_assert_not_null(ack, "the first payment is credited: %s\nagent: %s", r->in, agent->errlog);
+    free(ack);
+    for (int i = 1; i < 3; i++) {
+        char *err = r_wait(r, "error", ids[i], "Payment failed", 10000);
+        cr_assert_not_null(err, "%s is refused: %s\nagent: %s", ids[i], r->in, agent->errlog);
+        free(err);
+    }
+    /* the credited job streams its 3 paid chunks, then asks for more */
+    char *pr = r_wait(r, "pay_required", "race-a", NULL, 10000);
+    cr_assert_not_null(pr, "%s", r->in);
+    free(pr);
+    cr_assert_eq(count_in(r->in, "\"type\":\"payment_ack\""), 1, "one credit only: %s", r->in);
+    cr_assert_eq(count_in(r->in, "\"type\":\"chunk\",\"id\":\"race-b\""), 0);
+    cr_assert_eq(count_in(r->in, "\"type\":\"chunk\",\"id\":\"race-c\""), 0);
+    r_free(r);
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    cr_assert_eq(count_events(agent, "payment"), 1, "%s", agent->errlog);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 2, "%s", agent->errlog);
+    cr_assert(strstr(agent->errlog, "already received"), "refused as replays: %s", agent->errlog);
+    dvm_buf_free(&yb);
+    dvm_token_free(&tx);
+    dvm_token_free(&ty);
+    free(burst);
+    free(x);
+    free(y0);
+    free(y);
+}
+
 Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
 {
     char url[256], url_b[256], addr[128], bdir[200];

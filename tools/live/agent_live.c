@@ -43,8 +43,17 @@ struct lconn {
     dvm_framer framer;
     dvm_msg_decoder dec;
     char peer[80];
+    dvm_buf batch; /* lines encoded in this loop turn, sent as one message by flush_conns */
     struct lconn *next;
 };
+
+/* Lines for one connection produced in one loop turn (payment_ack, the
+ * chunks it unlocks, pay_required, ...) go out as ONE SecretStream message
+ * (one encryption, one write): receivers split NDJSON lines across and
+ * within messages (ours: wire/frame.h; the reference: split('\n')). A
+ * batch is sent before a line is added once it holds this much, so a
+ * message stays under the 2 MiB cap (64 KiB + one line of at most 1 MiB). */
+#define CONN_BATCH_BYTES (64u * 1024u)
 
 struct ljob {
     uint64_t handle;
@@ -83,13 +92,13 @@ struct lagent {
     uv_signal_t sigint, sigterm;
     uint64_t claim_delay;
     bool shutting_down, stopped;
+    bool batched; /* some connection holds a batch (flush_conns) */
     /* claims run as a libuv work item on their own wallet connections */
     dvm_wallet_client *claimers[MAX_MINTS];
     struct claim_res claim_res[MAX_MINTS];
     uv_work_t claim_req;
     bool claim_running, claim_again;
     const char *claim_why, *claim_again_why;
-    dvm_buf out;
     int exit_code;
 };
 
@@ -980,24 +989,43 @@ static void start_pipeline(struct lagent *a, struct ljob *j, dvm_str input)
 
 /* ---- executing the core's actions --------------------------------------- */
 
+/* Send c's batch (one message). */
+static void flush_conn(struct lagent *a, struct lconn *c)
+{
+    if (!c->batch.len)
+        return;
+    dvm_err e = dvm_conn_send(c->conn, c->batch.data, c->batch.len);
+    dvm_buf_reset(&c->batch);
+    if (e != DVM_OK && e != DVM_ERR_STATE)
+        dvm_log_job(a->log, NULL, "send_failed", DVM_LS("peer", c->peer), DVM_LS("error", dvm_strerror(e)));
+    if (!dvm_conn_writable(c->conn)) /* backpressure: hold this connection's producers */
+        for (struct ljob *j = a->jobs; j; j = j->next)
+            if (j->conn == c->id && !j->net_paused) {
+                j->net_paused = true;
+                if (j->pj)
+                    dvm_proc_pause(j->pj);
+            }
+}
+
+/* End of a loop turn's work: every connection's batch goes out. */
+static void flush_conns(struct lagent *a)
+{
+    if (!a->batched)
+        return;
+    a->batched = false;
+    for (struct lconn *c = a->conns; c; c = c->next)
+        flush_conn(a, c);
+}
+
 static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
 {
     struct lconn *c = conn_by_id(a, conn);
     if (!c)
         return; /* connection gone */
-    dvm_buf_reset(&a->out);
-    if (dvm_msg_encode(m, &a->out) != DVM_OK)
-        return;
-    dvm_err e = dvm_conn_send(c->conn, a->out.data, a->out.len);
-    if (e != DVM_OK && e != DVM_ERR_STATE)
-        dvm_log_job(a->log, NULL, "send_failed", DVM_LS("peer", c->peer), DVM_LS("error", dvm_strerror(e)));
-    if (!dvm_conn_writable(c->conn)) /* backpressure: hold this connection's producers */
-        for (struct ljob *j = a->jobs; j; j = j->next)
-            if (j->conn == conn && !j->net_paused) {
-                j->net_paused = true;
-                if (j->pj)
-                    dvm_proc_pause(j->pj);
-            }
+    if (c->batch.len >= CONN_BATCH_BYTES) /* bounded: at most this plus one line per message */
+        flush_conn(a, c);
+    if (dvm_msg_encode(m, &c->batch) == DVM_OK)
+        a->batched = true;
 }
 
 static void conn_drain(dvm_conn *conn, void *ud)
@@ -1150,6 +1178,7 @@ static void pump(struct lagent *a)
      * queue more actions. Bounded by the work the peers caused. */
     while (dvm_agent_next_action(a->core, &x))
         exec_action(a, &x);
+    flush_conns(a);
     if (a->stopped)
         return;
     uint64_t d = dvm_agent_deadline(a->core);
@@ -1221,6 +1250,7 @@ static void conn_close(dvm_conn *conn, dvm_err err, const char *reason, void *ud
     dvm_agent_connection_closed(a->core, c->id, now_ms(a));
     dvm_framer_free(&c->framer);
     dvm_msg_decoder_free(&c->dec);
+    dvm_buf_free(&c->batch);
     free(c);
     pump(a);
     if (a->shutting_down && !a->conns && !a->stopped) /* finish outside the callback */
@@ -1337,7 +1367,6 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     a->cfg = cfg;
     a->log = log;
     a->claim_delay = CLAIM_RETRY_MIN_MS;
-    dvm_buf_init(&a->out, 0);
     if (uv_mutex_init(&a->policy_mu) != 0) {
         uv_loop_close(&loop);
         free(a);
@@ -1526,6 +1555,7 @@ out:
         a->conns = c->next;
         dvm_framer_free(&c->framer);
         dvm_msg_decoder_free(&c->dec);
+        dvm_buf_free(&c->batch);
         free(c);
     }
     while (a->jobs)
@@ -1543,7 +1573,6 @@ out:
         dvm_wallet_client_close(a->claimers[i]);
     }
     curl_global_cleanup();
-    dvm_buf_free(&a->out);
     free(a->ver);
     if (a->policy_mu_init)
         uv_mutex_destroy(&a->policy_mu);

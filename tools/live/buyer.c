@@ -15,9 +15,14 @@
 struct btok {
     dvm_token t;
     char *enc;  /* encoded cashuB string */
+    size_t enc_len;
     bool given; /* handed to the session */
-    bool sent;  /* went out in a payment message */
+    bool sent;  /* marked SENT in the wallet, then went out in a payment message */
 };
+
+/* Payments of one bpump turn wait here until their tokens are durably SENT
+ * (see flush_payments); at most this many per commit. */
+#define PAY_BATCH_MAX 64
 
 struct dvm_buyer {
     uv_loop_t *loop;
@@ -32,6 +37,12 @@ struct dvm_buyer {
     dvm_msg_decoder dec;
     struct btok *toks;
     size_t n_toks;
+    size_t next_tok;            /* toks[0..next_tok) were handed out at least once */
+    size_t given[PAY_BATCH_MAX + 8]; /* FIFO of tokens handed to the session, not yet sent or returned */
+    size_t given_head, n_given;
+    dvm_buf pay_out;            /* encoded payment lines waiting for their SENT commit */
+    size_t pay_tok[PAY_BATCH_MAX];
+    size_t n_pay;
     uint64_t tok_sats;
     char job_id[33];
     char provider[65];
@@ -56,6 +67,7 @@ static void handle_closed(uv_handle_t *h)
     dvm_framer_free(&b->framer);
     dvm_msg_decoder_free(&b->dec);
     dvm_buf_free(&b->buf);
+    dvm_buf_free(&b->pay_out);
     free(b->input);
     free(b);
 }
@@ -160,50 +172,138 @@ static void need_token(dvm_buyer *b, uint64_t req, uint64_t amount)
             b->toks[i].t = ts[i]; /* the proofs now belong to b->toks */
             dvm_buf e;
             dvm_buf_init(&e, 0);
-            if (dvm_token_encode(&ts[i], 4, &e) == DVM_OK && dvm_buf_putc(&e, 0) == DVM_OK)
+            if (dvm_token_encode(&ts[i], 4, &e) == DVM_OK && dvm_buf_putc(&e, 0) == DVM_OK) {
                 b->toks[i].enc = (char *)e.data;
-            else
+                b->toks[i].enc_len = e.len - 1;
+            } else
                 dvm_buf_free(&e);
         }
         free(ts);
         dvm_log_job(b->o.log, b->job_id, "split", DVM_LU("tokens", n), DVM_LU("sats_each", amount));
     }
-    if (b->tok_sats == amount)
-        for (size_t i = 0; i < b->n_toks; i++) {
-            struct btok *t = &b->toks[i];
-            if (t->given || !t->enc)
-                continue;
-            t->given = true;
-            dvm_customer_on_token(b->core, req, dvm_str_c(t->enc), now_ms(b));
-            return;
-        }
+    /* Tokens are handed out in order (a cursor: O(1) per payment); one
+     * the session returned (RETURN_TOKEN, only after the job ended) is not
+     * handed out again by the cursor, a scan finds it if ever needed. */
+    while (b->next_tok < b->n_toks && (b->toks[b->next_tok].given || !b->toks[b->next_tok].enc))
+        b->next_tok++;
+    size_t i = b->next_tok;
+    if (b->tok_sats == amount && i == b->n_toks)
+        for (i = 0; i < b->n_toks && (b->toks[i].given || b->toks[i].sent || !b->toks[i].enc); i++)
+            ;
+    if (b->tok_sats == amount && i < b->n_toks && b->n_given < sizeof b->given / sizeof b->given[0]) {
+        struct btok *t = &b->toks[i];
+        t->given = true;
+        b->given[(b->given_head + b->n_given++) % (sizeof b->given / sizeof b->given[0])] = i;
+        dvm_customer_on_token(b->core, req, (dvm_str){t->enc, t->enc_len}, now_ms(b));
+        return;
+    }
     dvm_customer_on_token_failed(b->core, req, "no micro-token left", now_ms(b));
 }
 
+/* The token the session sends (or returns) next: the session answers every
+ * on_token with exactly one SEND payment or RETURN_TOKEN, in order, so it
+ * is the oldest handed out (O(1)); checked by content, with a scan as the
+ * fallback should that ever not hold. */
 static struct btok *tok_of(dvm_buyer *b, dvm_str s)
 {
+    const size_t cap = sizeof b->given / sizeof b->given[0];
+    if (b->n_given) {
+        struct btok *t = &b->toks[b->given[b->given_head]];
+        if (t->enc_len == s.len && memcmp(t->enc, s.ptr, s.len) == 0) {
+            b->given_head = (b->given_head + 1) % cap;
+            b->n_given--;
+            return t;
+        }
+    }
     for (size_t i = 0; i < b->n_toks; i++) {
         struct btok *t = &b->toks[i];
-        if (t->enc && !t->sent && strlen(t->enc) == s.len && memcmp(t->enc, s.ptr, s.len) == 0)
+        if (t->enc && !t->sent && t->enc_len == s.len && memcmp(t->enc, s.ptr, s.len) == 0) {
+            for (size_t k = 0; k < b->n_given; k++) /* drop it from the FIFO too */
+                if (b->given[(b->given_head + k) % cap] == i) {
+                    for (; k + 1 < b->n_given; k++)
+                        b->given[(b->given_head + k) % cap] = b->given[(b->given_head + k + 1) % cap];
+                    b->n_given--;
+                    break;
+                }
             return t;
+        }
     }
     return NULL;
 }
 
+/* Send the payments queued in this turn. Money safety: a token must never
+ * be both kept and sent. So its proofs are moved RESERVED -> SENT, durably
+ * (one SQLite commit, fsync'd under the wallet's sync mode), BEFORE its
+ * bytes are handed to the connection: a crash after the commit and before
+ * the write loses at most these tokens' value to nobody (the proofs stay
+ * unspent at the mint, the wallet no longer counts them), but a token can
+ * never come back as UNSPENT (release_reserved at the next start) while the
+ * provider holds it, as it could when the commit came after the write.
+ * The cost of that order is the commit on the payment's path; it is paid
+ * once per turn for all payments the turn produced (the prepay burst, or a
+ * pay_required answered together with prepaid ones): one transaction for
+ * all their proofs and one write (one SecretStream message carrying their
+ * NDJSON lines) for all their lines. If the commit fails nothing is sent
+ * (the tokens stay RESERVED and are released at the end) and the job is
+ * ended by closing the connection. */
+static void flush_payments(dvm_buyer *b)
+{
+    if (!b->n_pay)
+        return;
+    size_t np = 0;
+    for (size_t i = 0; i < b->n_pay; i++)
+        np += b->toks[b->pay_tok[i]].t.n_proofs;
+    dvm_proof *ps = malloc((np ? np : 1) * sizeof *ps);
+    dvm_err e = DVM_ERR_NOMEM;
+    if (ps && b->conn) {
+        np = 0;
+        for (size_t i = 0; i < b->n_pay; i++) {
+            const dvm_token *t = &b->toks[b->pay_tok[i]].t;
+            memcpy(ps + np, t->proofs, t->n_proofs * sizeof *ps);
+            np += t->n_proofs;
+        }
+        dvm_token all = b->toks[b->pay_tok[0]].t;
+        all.proofs = ps;
+        all.n_proofs = np;
+        e = dvm_wallet_client_mark_sent(b->o.wallet, &all);
+    }
+    free(ps);
+    if (e == DVM_OK) {
+        for (size_t i = 0; i < b->n_pay; i++)
+            b->toks[b->pay_tok[i]].sent = true;
+        if (dvm_conn_send(b->conn, b->pay_out.data, b->pay_out.len) != DVM_OK)
+            dvm_log_job(b->o.log, b->job_id, "pay_send_failed", DVM_LU("payments", b->n_pay));
+    } else if (b->conn) {
+        dvm_log_job(b->o.log, b->job_id, "pay_failed",
+                    DVM_LS("reason", dvm_wallet_client_last_error(b->o.wallet)));
+        snprintf(b->reason, sizeof b->reason, "cannot record the payment in the wallet: %s",
+                 dvm_wallet_client_last_error(b->o.wallet));
+        dvm_conn_close(b->conn);
+    }
+    dvm_buf_reset(&b->pay_out);
+    b->n_pay = 0;
+}
+
 static void send_msg(dvm_buyer *b, const dvm_msg *m)
 {
+    if (m->type == DVM_MSG_PAYMENT) {
+        struct btok *t = tok_of(b, m->token);
+        if (!t || !b->conn) /* not one of ours, or no connection: never sent, kept */
+            return;
+        if (b->n_pay == PAY_BATCH_MAX)
+            flush_payments(b);
+        if (dvm_msg_encode(m, &b->pay_out) != DVM_OK)
+            return;
+        b->pay_tok[b->n_pay++] = (size_t)(t - b->toks);
+        return;
+    }
+    flush_payments(b); /* keep the order of messages */
     if (!b->conn)
         return;
     dvm_buf_reset(&b->buf);
     if (dvm_msg_encode(m, &b->buf) != DVM_OK)
         return;
-    if (dvm_conn_send(b->conn, b->buf.data, b->buf.len) == DVM_OK && m->type == DVM_MSG_PAYMENT) {
-        struct btok *t = tok_of(b, m->token);
-        if (t) {
-            t->sent = true;
-            dvm_wallet_client_mark_sent(b->o.wallet, &t->t);
-        }
-    }
+    dvm_conn_send(b->conn, b->buf.data, b->buf.len);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -235,6 +335,7 @@ static void bpump(dvm_buyer *b)
         case DVM_CACT_SET_TIMER:
         case DVM_CACT_CANCEL_TIMER: break;
         case DVM_CACT_DONE:
+            flush_payments(b);
             b->finished = true;
             b->status = x.status;
             snprintf(b->reason, sizeof b->reason, "%.*s", (int)(x.message.len > 500 ? 500 : x.message.len),
@@ -242,6 +343,7 @@ static void bpump(dvm_buyer *b)
             break;
         }
     }
+    flush_payments(b);
     if (b->finished) {
         uv_timer_stop(&b->timer);
         if (b->conn)
@@ -386,6 +488,7 @@ int dvm_buyer_start(uv_loop_t *loop, const dvm_buyer_opts *opts, const char *inp
     for (int i = 0; i < 16; i++)
         snprintf(b->job_id + 2 * i, 3, "%02x", rid[i]);
     dvm_buf_init(&b->buf, 0);
+    dvm_buf_init(&b->pay_out, 0);
     dvm_framer_init(&b->framer, 0);
     dvm_msg_decoder_init(&b->dec, 0);
     uv_timer_init(loop, &b->timer);

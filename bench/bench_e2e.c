@@ -9,6 +9,18 @@
  * split_ms). Cases: chunks_per_payment 10 and 1000.
  * The baseline is ci/interop/bench_e2e.mjs (two JavaScript hyperswarm peers).
  *
+ * The ceiling: each case also reports verify_ceiling_chunks_per_s, what the
+ * agent's verifier pool can check at most: payments per second for this
+ * token shape (chunks_per_payment sats, 1 sat per chunk, as the binary
+ * split of proofs the customer pays with: 10 = 8+2, 1000 = 6 proofs) run
+ * in-process as the agent's pool runs it (token decode +
+ * dvm_pay_policy_prepare + the DLEQ check of every proof, NUT-12) on
+ * verify_threads threads (the count the agent is started with: one per
+ * online CPU, at most 16), times chunks_per_payment; and of_ceiling, the
+ * end-to-end figure over it. No pipeline that verifies every payment can
+ * pass the ceiling on this machine; it is measured in the same session
+ * (the same load), median of the same number of runs.
+ *
  * usage: dvm-bench e2e [--chunks N]   (needs build/bin/dvm beside dvm-bench) */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -26,7 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "bench.h"
+#include "cashu/policy.h"
+#include "cashu/token.h"
+#include "cashu_env.h"
 
 extern char **environ;
 
@@ -115,6 +132,105 @@ static void stop(pid_t pid)
     }
 }
 
+/* ---- the verification ceiling --------------------------------------------- */
+
+struct ceil_job {
+    const dvm_pay_policy *pol;
+    char **tokens;
+    size_t n, first, step;
+    int failed;
+};
+
+/* One verifier thread: the stateless work the agent's pool does per
+ * payment (decode, prepare, DLEQ of every proof), on tokens first, first +
+ * step, ... */
+static void *ceil_thread(void *arg)
+{
+    struct ceil_job *j = arg;
+    for (size_t i = j->first; i < j->n; i += j->step) {
+        dvm_token t;
+        char reason[200];
+        dvm_pay_check c;
+        if (dvm_token_decode(j->tokens[i], strlen(j->tokens[i]), &t, reason, sizeof reason) != DVM_OK) {
+            j->failed = 1;
+            continue;
+        }
+        if (dvm_pay_policy_prepare(j->pol, &t, &c, reason, sizeof reason) != DVM_PAY_ACCEPT)
+            j->failed = 1;
+        else {
+            dvm_pay_policy_verify(j->pol, &t, &c);
+            for (size_t k = 0; k < c.n_proofs; k++)
+                j->failed |= c.dleq_failed[k];
+        }
+        dvm_pay_check_free(&c);
+        dvm_token_free(&t);
+    }
+    return NULL;
+}
+
+/* Payments per second `threads` threads verify, for tokens of `sats`
+ * (binary split), one figure per run into rates[]. 0 or -1. */
+static int verify_ceiling(const bench_opts *o, uint64_t sats, size_t threads, double *rates)
+{
+    bench_cashu_env e;
+    uint64_t amounts[8];
+    size_t na = 0;
+    for (int b = 62; b >= 0 && na < 8; b--)
+        if (sats & ((uint64_t)1 << b))
+            amounts[na++] = (uint64_t)1 << b;
+    size_t n = (size_t)(128 * threads * o->scale);
+    if (n < 32 * threads) /* enough per thread that starting threads does not count */
+        n = 32 * threads;
+    char **tokens = calloc(n, sizeof *tokens);
+    dvm_pay_policy *pol = NULL;
+    const char *trusted[] = {BENCH_MINT_URL};
+    dvm_pay_policy_config pc = {.trusted_mints = trusted, .n_trusted = 1};
+    int rc = -1;
+    if (!tokens || bench_cashu_env_init(&e) != 0 || dvm_pay_policy_new(&pol, &pc) != DVM_OK ||
+        dvm_pay_policy_add_keyset(pol, BENCH_MINT_URL, bench_cashu_keyset(&e)) != DVM_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        dvm_buf b;
+        dvm_buf_init(&b, 0);
+        if (bench_cashu_make_token(&e, amounts, na, &b) != 0 || dvm_buf_putc(&b, 0) != DVM_OK) {
+            dvm_buf_free(&b);
+            goto out;
+        }
+        tokens[i] = (char *)b.data;
+    }
+    for (int r = 0; r < o->runs; r++) {
+        struct ceil_job jobs[16];
+        pthread_t th[16];
+        double t0 = bench_now();
+        size_t started = 0;
+        for (size_t k = 0; k < threads; k++) {
+            jobs[k] = (struct ceil_job){pol, tokens, n, k, threads, 0};
+            if (pthread_create(&th[k], NULL, ceil_thread, &jobs[k]) != 0)
+                break;
+            started++;
+        }
+        for (size_t k = 0; k < started; k++)
+            pthread_join(th[k], NULL);
+        rates[r] = (double)n / (bench_now() - t0);
+        for (size_t k = 0; k < started; k++)
+            if (jobs[k].failed) {
+                fprintf(stderr, "bench e2e: a ceiling token did not verify\n");
+                goto out;
+            }
+        if (started != threads)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (tokens)
+        for (size_t i = 0; i < n; i++)
+            free(tokens[i]);
+    free(tokens);
+    dvm_pay_policy_free(pol);
+    bench_cashu_env_free(&e);
+    return rc;
+}
+
 /* "2026-11-21T05:24:14.598Z" -> milliseconds since midnight. */
 static long ts_ms(const char *line)
 {
@@ -125,9 +241,9 @@ static long ts_ms(const char *line)
     return ((long)h * 3600 + m * 60 + s) * 1000 + ms;
 }
 
-static int start_stack(struct procs *p, uint64_t chunks, uint64_t cpp)
+static int start_stack(struct procs *p, uint64_t chunks, uint64_t cpp, size_t threads)
 {
-    char path[128], db[128], wallet[128], id[128], chunks_s[32], cpp_s[32];
+    char path[128], db[128], wallet[128], id[128], chunks_s[32], cpp_s[32], threads_s[32];
     snprintf(p->dir, sizeof p->dir, "/tmp/dvm-bench-e2e-XXXXXX");
     if (!mkdtemp(p->dir))
         return -1;
@@ -144,10 +260,11 @@ static int start_stack(struct procs *p, uint64_t chunks, uint64_t cpp)
     snprintf(path, sizeof path, "%s/agent.log", p->dir);
     snprintf(chunks_s, sizeof chunks_s, "%llu", (unsigned long long)chunks);
     snprintf(cpp_s, sizeof cpp_s, "%llu", (unsigned long long)cpp);
+    snprintf(threads_s, sizeof threads_s, "%zu", threads);
     const char *aargv[] = {p->dvm, "agent", "--listen", "127.0.0.1:0", "--mint", p->mint_url,
                            "--wallet", wallet, "--identity", id, "--chunks", chunks_s,
                            "--chunks-per-payment", cpp_s, "--max-unclaimed", "100000000",
-                           "--max-jobs", "1", NULL};
+                           "--max-jobs", "1", "--verify-threads", threads_s, NULL};
     if ((p->agent = spawn_to(aargv, path)) < 0 || wait_for(path, "address=", p->agent_addr, sizeof p->agent_addr) != 0) {
         fprintf(stderr, "bench e2e: the agent did not start (%s)\n", path);
         return -1;
@@ -248,11 +365,20 @@ int bench_e2e(const bench_opts *o, int argc, char **argv)
     const char *sync = getenv("DVM_SYNC");
     if (!sync || (strcmp(sync, "normal") != 0 && strcmp(sync, "full") != 0))
         sync = "full";
+    /* the agent's default pool size (dvm agent --verify-threads 0) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus < 1 ? 1 : cpus > 16 ? 16 : (size_t)cpus;
     int rc = 0;
     for (size_t k = 0; k < 3 && rc == 0; k++) {
+        double ceil_rates[BENCH_MAX_RUNS], ceil_med, ceil_min, ceil_max;
+        if (verify_ceiling(o, cpps[k], threads, ceil_rates) != 0) {
+            fprintf(stderr, "bench e2e: the verification ceiling could not be measured\n");
+            return 1;
+        }
+        bench_stats(ceil_rates, o->runs, &ceil_med, &ceil_min, &ceil_max);
         p.mint = p.agent = 0;
         p.dir[0] = 0;
-        if (start_stack(&p, chunks, cpps[k]) != 0) {
+        if (start_stack(&p, chunks, cpps[k], threads) != 0) {
             fprintf(stderr, "bench e2e: could not start the mint and agent\n");
             stop_stack(&p);
             return 1;
@@ -264,12 +390,20 @@ int bench_e2e(const bench_opts *o, int argc, char **argv)
                 break;
             }
         if (rc == 0) {
-            char extra[200];
+            char extra[400];
+            double sorted[BENCH_MAX_RUNS], med, mn, mx;
+            memcpy(sorted, rates, sizeof(double) * (size_t)o->runs);
+            bench_stats(sorted, o->runs, &med, &mn, &mx);
+            double ceil_chunks = ceil_med * (double)cpps[k];
             snprintf(extra, sizeof extra,
                      "\"impl\":\"c\",\"chunks_per_payment\":%llu,\"chunks\":%llu,"
-                     "\"prepay\":%u,\"verified_payments\":%llu,\"split_ms\":%.0f,\"sync\":\"%s\"",
+                     "\"prepay\":%u,\"verified_payments\":%llu,\"split_ms\":%.0f,\"sync\":\"%s\","
+                     "\"verify_threads\":%zu,\"verify_ceiling_chunks_per_s\":%.0f,"
+                     "\"verify_ceiling_min\":%.0f,\"verify_ceiling_max\":%.0f,\"of_ceiling\":%.3f",
                      (unsigned long long)cpps[k], (unsigned long long)chunks, prepays[k],
-                     (unsigned long long)((chunks + cpps[k] - 1) / cpps[k]), split, sync);
+                     (unsigned long long)((chunks + cpps[k] - 1) / cpps[k]), split, sync, threads, ceil_chunks,
+                     ceil_min * (double)cpps[k], ceil_max * (double)cpps[k],
+                     ceil_chunks > 0 ? med / ceil_chunks : 0.0);
             bench_emit("e2e", extra, "chunks_per_s", rates, o->runs);
         }
         stop_stack(&p);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cashu_env.h"
 #include "cashu/mint.h"
 #include "cashu/mint_memstore.h"
 #include "cashu/policy.h"
@@ -18,100 +19,11 @@
 #include "cashu/wallet.h"
 #include "session/provider.h"
 
-#define MINT_URL "http://127.0.0.1:3338"
-
-struct prng {
-    uint64_t s;
-};
-
-static uint64_t prng_next(struct prng *p) /* splitmix64 */
-{
-    uint64_t z = (p->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void prng_fill(void *ctx, uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i += 8) {
-        uint64_t v = prng_next(ctx);
-        for (size_t j = 0; j < 8 && i + j < len; j++)
-            buf[i + j] = (uint8_t)(v >> (8 * j));
-    }
-}
-
-struct env {
-    struct prng prng;
-    dvm_rng rng;
-    dvm_mint_memstore *ms;
-    dvm_mint_store store;
-    dvm_mint *mint;
-    dvm_cashu_ctx *ctx;
-};
-
-static int env_init(struct env *e)
-{
-    memset(e, 0, sizeof *e);
-    e->prng.s = 0x5eed;
-    e->rng.fill = prng_fill;
-    e->rng.ctx = &e->prng;
-    dvm_mint_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    memset(cfg.seed, 0x42, sizeof cfg.seed);
-    if (dvm_mint_memstore_new(&e->ms, 0) != DVM_OK)
-        return -1;
-    dvm_mint_memstore_vtable(e->ms, &e->store);
-    if (dvm_mint_new(&e->mint, &cfg, &e->store, &e->rng) != DVM_OK)
-        return -1;
-    return dvm_cashu_ctx_new(&e->ctx, NULL) == DVM_OK ? 0 : -1;
-}
-
-static void env_free(struct env *e)
-{
-    dvm_mint_free(e->mint);
-    dvm_mint_memstore_free(e->ms);
-    dvm_cashu_ctx_free(e->ctx);
-}
-
-/* Mint one token of the given proof amounts, encoded as cashuB into out. */
-static int make_token(struct env *e, const uint64_t *amounts, size_t n, dvm_buf *out)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += amounts[i];
-    dvm_mint_quote q;
-    dvm_mint_error err;
-    if (dvm_mint_create_mint_quote(e->mint, sum, "sat", 0, &q, &err) != DVM_OK)
-        return -1;
-    const dvm_keyset *ks = dvm_mint_active_keyset(e->mint, "sat");
-    dvm_wallet_output outs[8];
-    dvm_blinded_message msgs[8];
-    dvm_blind_signature sigs[8];
-    dvm_proof proofs[8];
-    if (dvm_wallet_make_outputs(e->ctx, &e->rng, ks, amounts, n, outs) != DVM_OK)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        msgs[i] = outs[i].msg;
-    if (dvm_mint_mint(e->mint, q.quote, msgs, n, 0, sigs, &err) != DVM_OK)
-        return -1;
-    char reason[128];
-    if (dvm_wallet_unblind(e->ctx, ks, outs, sigs, n, true, proofs, reason, sizeof reason) != DVM_OK)
-        return -1;
-    dvm_token t;
-    memset(&t, 0, sizeof t);
-    t.version = 4;
-    strcpy(t.mint, MINT_URL);
-    strcpy(t.unit, "sat");
-    t.has_unit = true;
-    t.proofs = proofs;
-    t.n_proofs = n;
-    return dvm_token_encode(&t, 4, out) == DVM_OK ? 0 : -1;
-}
+#define MINT_URL BENCH_MINT_URL
 
 /* One run: a provider job receives every token as a payment; returns
  * payments/s, or -1 when a payment was not credited in full. */
-static double payment_run(struct env *e, char **tokens, size_t n, uint64_t sats_each)
+static double payment_run(bench_cashu_env *e, char **tokens, size_t n, uint64_t sats_each)
 {
     const char *trusted[] = {MINT_URL};
     dvm_pay_policy_config pcfg = {.trusted_mints = trusted, .n_trusted = 1};
@@ -124,7 +36,7 @@ static double payment_run(struct env *e, char **tokens, size_t n, uint64_t sats_
     dvm_provider *p = dvm_provider_new(&cfg);
     double rate = -1;
     if (!p || dvm_pay_policy_new(&pol, &pcfg) != DVM_OK ||
-        dvm_pay_policy_add_keyset(pol, MINT_URL, dvm_mint_active_keyset(e->mint, "sat")) != DVM_OK)
+        dvm_pay_policy_add_keyset(pol, MINT_URL, bench_cashu_keyset(e)) != DVM_OK)
         goto out;
     dvm_msg req = {.type = DVM_MSG_REQUEST, .id = dvm_str_c("job"), .kind = 5100,
                    .input = dvm_str_c("x"), .budget = 1000000};
@@ -170,7 +82,7 @@ out:
     return rate;
 }
 
-static int mint_ops(const bench_opts *o, struct env *e)
+static int mint_ops(const bench_opts *o, bench_cashu_env *e)
 {
     size_t n = (size_t)(2000 * o->scale) + 100;
     uint8_t k[32], (*B)[DVM_POINT_BYTES] = malloc(n * DVM_POINT_BYTES);
@@ -223,8 +135,8 @@ int bench_payment(const bench_opts *o, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    struct env e;
-    if (env_init(&e) != 0) {
+    bench_cashu_env e;
+    if (bench_cashu_env_init(&e) != 0) {
         fprintf(stderr, "bench payment: mint setup failed\n");
         return 1;
     }
@@ -242,7 +154,7 @@ int bench_payment(const bench_opts *o, int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             dvm_buf b;
             dvm_buf_init(&b, 0);
-            if (make_token(&e, amounts[c], nproofs[c], &b) != 0 || dvm_buf_putc(&b, 0) != DVM_OK) {
+            if (bench_cashu_make_token(&e, amounts[c], nproofs[c], &b) != 0 || dvm_buf_putc(&b, 0) != DVM_OK) {
                 fprintf(stderr, "bench payment: minting failed\n");
                 dvm_buf_free(&b);
                 goto out;
@@ -264,6 +176,6 @@ out:
         for (size_t i = 0; i < n; i++)
             free(tokens[i]);
     free(tokens);
-    env_free(&e);
+    bench_cashu_env_free(&e);
     return rc;
 }

@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 
+#include "spawn_run.h"
+
 #define MP_MAX_PROCS 8
 
 struct mint_proc {
@@ -102,10 +104,9 @@ static inline void mp_kill_all(void)
         }
 }
 
-/* Start `dvm mint --listen 127.0.0.1:0 --db DB --quiet [extra...]`
- * (extra NULL-terminated, may be NULL). Reads the port within 10 s. */
-static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
-                                 const char *const *extra)
+/* One start of `dvm mint`; true when it listens, false when it exited
+ * before (reaped). See mp_start_port. */
+static inline bool mp_try_start(struct mint_proc *m, const char *db, int port, const char *const *extra)
 {
     char dbcopy[sizeof m->db];
     snprintf(dbcopy, sizeof dbcopy, "%s", db); /* db may alias m->db */
@@ -162,7 +163,14 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
         if (poll(&p, 1, left) <= 0)
             continue;
         ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
-        cr_assert(r > 0, "dvm mint exited before listening");
+        if (r <= 0) { /* exited before listening (bind failed?) */
+            close(fds[0]);
+            int st = mp_wait(pid, 10000);
+            cr_assert(st != -1, "dvm mint closed its stdout but did not exit");
+            mp_untrack(pid);
+            m->pid = 0;
+            return false;
+        }
         n += (size_t)r;
     }
     close(fds[0]);
@@ -172,6 +180,37 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
     m->port = atoi(at + strlen(pfx));
     cr_assert(m->port > 0 && m->port < 65536);
     snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d", m->port);
+    return true;
+}
+
+/* Retries of a mint restarted on a fixed port (see mp_start_port). */
+#define MP_REBIND_MS 10000
+#define MP_REBIND_PAUSE_MS 100
+
+/* Start `dvm mint --listen 127.0.0.1:PORT --db DB --quiet [extra...]`
+ * (extra NULL-terminated, may be NULL; port 0: any free port). Reads the
+ * port within 10 s.
+ *
+ * port != 0 restarts a mint on the port it had, so the mint URL inside
+ * tokens and wallets stays valid. The port can be briefly taken meanwhile:
+ * Linux may hand it to another process's outgoing connection as its
+ * ephemeral local port (other test binaries run in parallel), and such a
+ * socket, bound without SO_REUSEADDR, makes the mint's bind fail with
+ * EADDRINUSE. Those holders are short-lived, so a mint that exits before
+ * listening on a fixed port is started again every MP_REBIND_PAUSE_MS for
+ * at most MP_REBIND_MS; then the test fails naming the port. */
+static inline void mp_start_port(struct mint_proc *m, const char *db, int port, const char *const *extra)
+{
+    uint64_t give_up = mp_now_ms() + MP_REBIND_MS;
+    for (int attempt = 1;; attempt++) {
+        if (mp_try_start(m, db, port, extra))
+            return;
+        cr_assert(port != 0 && mp_now_ms() < give_up,
+                  "dvm mint exited before listening (attempt %d, port %d; stderr: %s)", attempt, port,
+                  mp_stderr_path ? mp_stderr_path : "not captured");
+        struct timespec ts = {0, MP_REBIND_PAUSE_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static inline void mp_start(struct mint_proc *m, const char *db, const char *const *extra)
@@ -366,10 +405,8 @@ static inline void mp_fini(void)
     mp_kill_all();
     const char *d = mp_tmpdir();
     if (strncmp(d, "/tmp/dvmtest-", 13) == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-        int r = system(cmd);
-        (void)r;
+        if (!spawn_rm_rf(d))
+            fprintf(stderr, "could not remove %s\n", d);
     }
 }
 

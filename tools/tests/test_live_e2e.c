@@ -2,6 +2,7 @@
  * `dvm customer` (and `dvm demo`). Payments verified and claimed, customer
  * and provider crashes, the mint down at the end of a job, capacity. */
 #include "live_proc.h"
+#include "spawn_run.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include "live/processor.h"
 #include "live/wallet_client.h"
 #include "live/wallet_store.h"
+#include "stall_server.h"
 
 static char dir[128];
 
@@ -24,9 +26,7 @@ static void setup(void)
 static void teardown(void)
 {
     lp_kill_all();
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
+    if (dir[0] && !spawn_rm_rf(dir))
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
@@ -601,4 +601,39 @@ Test(e2e, insecure_plaintext_debug_mode)
     cr_assert_eq(lp_wait_exit(agent, 15000), 0);
     lp_signal(mint, SIGTERM);
     cr_assert_neq(lp_wait_exit(mint, 10000), -1);
+}
+
+/* A model server that answers, streams one event and then stalls: with
+ * --stall-timeout the agent ends the job with an `error` naming the stall
+ * (instead of holding the customer until its own silence timeout), the
+ * customer exits 6 with that message, and the agent stays up. */
+Test(e2e, stalled_model_server_ends_the_job_with_an_error)
+{
+    stall_server s;
+    stall_server_start(&s, "text/event-stream",
+                       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"first \"}}]}\n\n");
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], proc[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(proc, sizeof proc, "--processor=http:http://127.0.0.1:%u", s.port);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, proc, "--stall-timeout=500");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "--json", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 6, "the customer gets the provider's error: %s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    cr_assert_not_null(o, "summary: %s", c->out);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    cr_assert(e && strstr(e, "no data from http://127.0.0.1:") && strstr(e, "for 500 ms (model server stalled)"),
+              "error: %s", e ? e : c->out);
+    json_decref(o);
+    json_t *pe = lp_wait_find(agent, "processor_error", 5000);
+    cr_assert_not_null(pe, "the agent logs the stall: %s", agent->errlog);
+    json_decref(pe);
+    cr_assert(stall_server_wait_hangups(&s, 1, 5000), "the agent closed the stalled connection");
+    /* the flag is checked like every other */
+    lp *bad = lp_start("agent", "agent", "--stall-timeout=5", NULL);
+    cr_assert_eq(lp_wait_exit(bad, 10000), 2, "%s", bad->errlog);
+    cr_assert(strstr(bad->errlog, "--stall-timeout: expected a number in 100..3600000"), "%s", bad->errlog);
+    stall_server_stop(&s);
 }

@@ -252,28 +252,6 @@ static inline void lp_signal(lp *p, int sig)
         kill(p->pid, sig);
 }
 
-/* Kill every process still running (SIGKILL, by pid) and reap it. */
-static inline void lp_kill_all(void)
-{
-    for (int i = 0; i < LP_MAX; i++) {
-        lp *p = lp_all[i];
-        if (!p)
-            continue;
-        if (!p->exited) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, NULL, 0);
-        }
-        if (p->out_fd >= 0)
-            close(p->out_fd);
-        if (p->err_fd >= 0)
-            close(p->err_fd);
-        if (p->in_fd >= 0)
-            close(p->in_fd);
-        free(p);
-        lp_all[i] = NULL;
-    }
-}
-
 /* Forget an exited process: close its pipes, free its slot. */
 static inline void lp_forget(lp *p)
 {
@@ -287,6 +265,21 @@ static inline void lp_forget(lp *p)
     if (p->in_fd >= 0)
         close(p->in_fd);
     free(p);
+}
+
+/* Kill every process still running (SIGKILL, by pid) and reap it. */
+static inline void lp_kill_all(void)
+{
+    for (int i = 0; i < LP_MAX; i++) {
+        lp *p = lp_all[i];
+        if (!p)
+            continue;
+        if (!p->exited) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, NULL, 0);
+        }
+        lp_forget(p);
+    }
 }
 
 /* Retries of a mint restarted on a fixed port (see lp_start_mint). */

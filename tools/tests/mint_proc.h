@@ -324,73 +324,26 @@ static inline long mp_code(json_t *reply)
 
 /* ---- running dvm --------------------------------------------------------- */
 
-/* Run dvm with argv (NULL-terminated, without the program), env extra
+/* Run prog with args (NULL-terminated, without the program), env extra
  * "NAME=VALUE" entries (NULL-terminated or NULL), stdin from `in` (may be
- * NULL); capture stdout into out (cap bytes). Returns the exit code (-1 on
- * signal/timeout). Bounded by 60 s. */
+ * NULL); capture stdout into out (cap bytes; stderr is passed on to ours).
+ * Returns the exit code, -1 when a signal ended it. Bounded by 60 s
+ * (spawn_run.h: killed, and the test fails). */
 static inline int mp_exec(const char *prog, const char *const *args, const char *const *env,
                           const char *in, char *out, size_t cap)
 {
-    int po[2], pi[2];
-    cr_assert_eq(pipe(po), 0);
-    cr_assert_eq(pipe(pi), 0);
     const char *argv[32];
     int k = 0;
     argv[k++] = prog;
     for (int i = 0; args[i] && k < 31; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(po[1], 1);
-        dup2(pi[0], 0);
-        close(po[0]);
-        close(po[1]);
-        close(pi[0]);
-        close(pi[1]);
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    mp_track(pid);
-    close(po[1]);
-    close(pi[0]);
-    if (in) {
-        ssize_t w = write(pi[1], in, strlen(in));
-        (void)w;
-    }
-    close(pi[1]);
-    size_t n = 0;
-    uint64_t end = mp_now_ms() + 60000;
-    for (;;) {
-        int left = (int)(end - mp_now_ms());
-        if (left <= 0)
-            break;
-        struct pollfd p = {po[0], POLLIN, 0};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        char tmp[4096];
-        ssize_t r = read(po[0], tmp, sizeof tmp);
-        if (r <= 0)
-            break;
-        size_t c = (size_t)r;
-        if (c > cap - 1 - n)
-            c = cap - 1 - n;
-        memcpy(out + n, tmp, c);
-        n += c;
-    }
-    out[n] = '\0';
-    close(po[0]);
-    int st = mp_wait(pid, 10000);
-    if (st == -1) {
-        kill(pid, SIGKILL);
-        mp_wait(pid, 5000);
-    }
-    mp_untrack(pid);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    spawn_result r = spawn_run_env(in, (char *const *)argv, env, 60000);
+    snprintf(out, cap, "%s", r.out);
+    fputs(r.err, stderr);
+    int code = r.code >= 128 ? -1 : r.code;
+    spawn_result_free(&r);
+    return code;
 }
 
 static inline int mp_run(const char *const *args, const char *const *env, const char *in,

@@ -104,8 +104,10 @@ static inline int spawn_run_fds(char *const argv[], char *const envp[], int in, 
 
 /* Run argv with `input` (NULL: empty) on stdin and env_extra ("NAME=VALUE"
  * entries, NULL-terminated, or NULL) added to our environment (replacing
- * variables of the same name); the exit code and output. */
-static inline spawn_result spawn_run_env(const char *input, char *const argv[], const char *const *env_extra)
+ * variables of the same name), waiting at most timeout_ms (0:
+ * SPAWN_RUN_TIMEOUT_MS); the exit code and output. */
+static inline spawn_result spawn_run_env(const char *input, char *const argv[], const char *const *env_extra,
+                                         int timeout_ms)
 {
     int in = spawn_run_temp_fd(), out = spawn_run_temp_fd(), err = spawn_run_temp_fd();
     if (input)
@@ -133,7 +135,7 @@ static inline spawn_result spawn_run_env(const char *input, char *const argv[], 
         for (size_t x = 0; x < nx; x++)
             envp[k++] = (char *)env_extra[x];
     }
-    int code = spawn_run_fds(argv, envp, in, out, err, SPAWN_RUN_TIMEOUT_MS);
+    int code = spawn_run_fds(argv, envp, in, out, err, timeout_ms ? timeout_ms : SPAWN_RUN_TIMEOUT_MS);
     free(envp);
     spawn_result r = {code, spawn_run_slurp(out), spawn_run_slurp(err)};
     close(in);
@@ -146,7 +148,7 @@ static inline spawn_result spawn_run_env(const char *input, char *const argv[], 
  * (NULL: empty) on stdin; the exit code and output. */
 static inline spawn_result spawn_run(const char *input, char *const argv[])
 {
-    return spawn_run_env(input, argv, NULL);
+    return spawn_run_env(input, argv, NULL, 0);
 }
 
 /* Run argv with stdin from /dev/null, stdout and stderr into the files

@@ -25,7 +25,7 @@ static int dvm_run(const char *const *env, char *out, size_t cap, const char **a
     for (int i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    spawn_result r = spawn_run_env(NULL, (char *const *)argv, env);
+    spawn_result r = spawn_run_env(NULL, (char *const *)argv, env, 0);
     snprintf(out, cap, "%s", r.out);
     int code = r.code;
     spawn_result_free(&r);

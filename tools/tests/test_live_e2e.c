@@ -346,6 +346,21 @@ Test(e2e, demo_runs_and_reports)
     json_decref(o);
 }
 
+Test(e2e, demo_removes_its_temporary_directory)
+{
+    lp *d = lp_start("demo", "demo", NULL);
+    cr_assert_eq(lp_wait_exit(d, 60000), 0, "demo: %s", d->errlog);
+    const char *pre = "temporary db in ";
+    const char *at = strstr(d->errlog, pre);
+    cr_assert_not_null(at, "the demo names its directory: %s", d->errlog);
+    at += strlen(pre);
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(at, ")\n"), at);
+    cr_assert_eq(strncmp(path, "/tmp/dvm-demo-", 14), 0, "%s", path);
+    struct stat st;
+    cr_assert_neq(stat(path, &st), 0, "%s is gone after the demo", path);
+}
+
 Test(e2e, two_agent_pipeline_both_legs_stream_and_are_paid)
 {
     char url[256], baddr[128], aaddr[128], mintf[300], peer[200], subpeer[200], wallet[400], bdir[200];

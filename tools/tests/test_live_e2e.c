@@ -7,7 +7,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cashu/proof.h"
 #include "live/processor.h"
@@ -651,4 +654,85 @@ Test(e2e, stalled_model_server_ends_the_job_with_an_error)
     cr_assert_eq(lp_wait_exit(bad, 10000), 2, "%s", bad->errlog);
     cr_assert(strstr(bad->errlog, "--stall-timeout: expected a number in 100..3600000"), "%s", bad->errlog);
     stall_server_stop(&s);
+}
+
+/* Run `dvm customer ARGS` with stdout on a pseudo-terminal; what the
+ * terminal shows into out (cap bytes). Bounded: killed after 30 s. Returns
+ * the exit status (-1 when it had to be killed). */
+static int customer_on_a_tty(const char **args, char *out, size_t cap)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(m, 0);
+    cr_assert_eq(grantpt(m), 0);
+    cr_assert_eq(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    cr_assert_geq(sl, 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, sl, 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclose(&fa, m);
+    pid_t pid;
+    int rc = posix_spawn(&pid, args[0], &fa, NULL, (char *const *)args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sl);
+    cr_assert_eq(rc, 0);
+    size_t n = 0;
+    int st = 0;
+    bool exited = false;
+    uint64_t end = lp_now_ms() + 30000;
+    for (;;) {
+        struct pollfd p = {m, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0) {
+            char b[4096];
+            ssize_t r = read(m, b, sizeof b);
+            if (r > 0) {
+                size_t c = (size_t)r < cap - 1 - n ? (size_t)r : cap - 1 - n;
+                memcpy(out + n, b, c);
+                n += c;
+                continue;
+            }
+            if (exited)
+                break; /* EIO: the terminal is closed and drained */
+        } else if (exited)
+            break;
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid)
+            exited = true;
+        if (!exited && lp_now_ms() >= end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            close(m);
+            out[n] = 0;
+            return -1;
+        }
+    }
+    close(m);
+    out[n] = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A provider's text with escape sequences (OSC 52 clipboard write, clear
+ * screen, a C1 CSI): on a terminal the customer shows U+FFFD for each
+ * control character; into a pipe the text is passed on exactly. */
+Test(e2e, provider_control_characters_are_neutralised_on_a_terminal)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr,
+                   "--processor=exec:/usr/bin/printf 'a\\033]52;c;aGk=\\007b\\033[2Jc\\302\\233d\\n'");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    cr_assert_str_eq(c->out, "a\033]52;c;aGk=\007b\033[2Jc\302\233d\n", "a pipe gets the exact text");
+    const char *args[] = {lp_bin(), "customer", peer, mintf, wallet, "--budget=20", "hi", NULL};
+    char tty[4096];
+    cr_assert_eq(customer_on_a_tty(args, tty, sizeof tty), 0, "customer on a tty: %s", tty);
+    cr_assert_null(strchr(tty, '\033'), "no ESC reaches the terminal: %s", tty);
+    cr_assert_null(strchr(tty, '\007'), "no BEL reaches the terminal");
+    cr_assert_null(strstr(tty, "\302\233"), "no C1 CSI reaches the terminal");
+    cr_assert_not_null(strstr(tty, "a\357\277\275]52;c;aGk=\357\277\275b\357\277\275[2Jc\357\277\275d"),
+                       "each control character shows as U+FFFD: %s", tty);
 }

@@ -666,8 +666,9 @@ Test(ollama, pause_holds_a_large_stream_and_resume_completes_it)
 Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
 {
     /* Headers and a first line, then nothing: the job gets the first chunk
-     * and then fails after the stall timeout (300 ms here), instead of
-     * waiting forever; the connection to the server is closed. Both kinds. */
+     * and then fails after the stall timeout (1 s here: long enough for the
+     * first line to arrive on a loaded machine), instead of waiting
+     * forever; the connection to the server is closed. Both kinds. */
     const char *kinds[2] = {"ollama", "http"};
     const char *types[2] = {"application/x-ndjson", "text/event-stream"};
     const char *firsts[2] = {"{\"model\":\"m\",\"response\":\"first \",\"done\":false}\n",
@@ -678,7 +679,7 @@ Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
         char host[64], spec[128];
         snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
         snprintf(spec, sizeof spec, "http:%s", host);
-        dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 300};
+        dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 1000};
         struct run *r = new_run();
         run_job(r, i == 0 ? "ollama" : spec, &o, "hi");
         cr_assert_not(r->timed_out, "%s: the job did not end within 15 s", kinds[i]);
@@ -687,7 +688,7 @@ Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
         char want[256];
         snprintf(want, sizeof want, "%s: no data from %s", kinds[i], host);
         cr_assert(strstr(r->error, want), "%s", r->error);
-        cr_assert(strstr(r->error, "for 300 ms (model server stalled)"), "%s", r->error);
+        cr_assert(strstr(r->error, "for 1000 ms (model server stalled)"), "%s", r->error);
         cr_assert_eq(s.requests, 1);
         cr_assert(stall_server_wait_hangups(&s, 1, 5000), "%s: the stalled connection is closed", kinds[i]);
         stall_server_stop(&s);
@@ -697,18 +698,18 @@ Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
 
 Test(stall, a_transfer_paused_for_payment_longer_than_the_timeout_is_not_a_stall)
 {
-    /* The customer pauses after the first chunk for 800 ms while 400 KB
+    /* The customer pauses after the first chunk for 2.5 s while 400 KB
      * wait: the transfer is paused (queue full) and the server sends
-     * nothing meanwhile, which must not count against a 300 ms stall
+     * nothing meanwhile, which must not count against a 1 s stall
      * timeout; after the resume the job completes. */
     struct server s = {0};
     server_start(&s, MODE_BIG);
     char host[64];
     snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
-    dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 300};
+    dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 1000};
     struct run *r = new_run();
     r->pause_at = 1;
-    r->resume_ms = 800;
+    r->resume_ms = 2500;
     run_job(r, "ollama", &o, "big");
     MHD_stop_daemon(s.d);
     cr_assert(r->done, "error: %s", r->error);

@@ -170,11 +170,14 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (j->saw_done)
-        return n;
     if (j->throttled)
         return CURL_WRITEFUNC_PAUSE;
-    return feed_lines(j, ptr, n) ? n : 0;
+    if (!feed_lines(j, ptr, n))
+        return 0;
+    /* At done the job is complete: end the transfer now (curl reports a
+     * write error, http_done finishes the job) instead of waiting for the
+     * server to close; what follows done is not read. */
+    return j->saw_done ? 0 : n;
 }
 
 static void http_done(void *ud, CURL *easy, CURLcode res)
@@ -188,6 +191,10 @@ static void http_done(void *ud, CURL *easy, CURLcode res)
         return;
     long status = 0;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (j->saw_done) { /* ended by http_write at done (see there) */
+        proc_finish(j);
+        return;
+    }
     bool cut = j->errbody_total > DVM_PROC_MAX_ERROR_BODY;
     if (res != CURLE_OK && !cut) {
         proc_fail(j, "%s: %s (%s)", kind_name(j), curl_easy_strerror(res), j->p->url);
@@ -198,7 +205,7 @@ static void http_done(void *ud, CURL *easy, CURLcode res)
                   (int)j->errbody_len, j->errbody, cut ? " (error body cut off after 64 KiB)" : "");
         return;
     }
-    if (!j->saw_done && dvm_framer_pending(&j->lines)) /* last line without a newline */
+    if (dvm_framer_pending(&j->lines)) /* last line without a newline */
         (void)feed_lines(j, "\n", 1);
     if (j->error)
         return;

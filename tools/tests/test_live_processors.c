@@ -696,6 +696,32 @@ Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
     }
 }
 
+Test(stall, done_ends_the_job_even_if_the_server_keeps_the_stream_open)
+{
+    /* The last line (done / [DONE]) comes, then the server neither sends
+     * nor closes: the job is complete at done and finishes at once, not
+     * after the stall timeout (which would make it an error). */
+    const char *types[2] = {"application/x-ndjson", "text/event-stream"};
+    const char *firsts[2] = {"{\"response\":\"all \",\"done\":false}\n{\"response\":\"here\",\"done\":true}\n",
+                             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"all here\"}}]}\n\n"
+                             "data: [DONE]\n\n"};
+    for (int i = 0; i < 2; i++) {
+        stall_server s;
+        stall_server_start(&s, types[i], firsts[i]);
+        char host[64], spec[128];
+        snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
+        snprintf(spec, sizeof spec, "http:%s", host);
+        dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 10000};
+        struct run *r = new_run();
+        run_job(r, i == 0 ? "ollama" : spec, &o, "hi");
+        cr_assert(r->done, "kind %d: %s", i, r->failed ? r->error : "timed out");
+        cr_assert_str_eq(r->out, "all here");
+        cr_assert(stall_server_wait_hangups(&s, 1, 5000), "the connection is closed at done");
+        stall_server_stop(&s);
+        free(r);
+    }
+}
+
 Test(stall, a_transfer_paused_for_payment_longer_than_the_timeout_is_not_a_stall)
 {
     /* The customer pauses after the first chunk for 2.5 s while 400 KB

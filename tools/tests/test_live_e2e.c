@@ -16,6 +16,7 @@
 #include "live/processor.h"
 #include "live/wallet_client.h"
 #include "live/wallet_store.h"
+#include "port_hold.h"
 #include "stall_server.h"
 
 static char dir[128];
@@ -735,4 +736,21 @@ Test(e2e, provider_control_characters_are_neutralised_on_a_terminal)
     cr_assert_null(strstr(tty, "\302\233"), "no C1 CSI reaches the terminal");
     cr_assert_not_null(strstr(tty, "a\357\277\275]52;c;aGk=\357\277\275b\357\277\275[2Jc\357\277\275d"),
                        "each control character shows as U+FFFD: %s", tty);
+}
+
+/* lp_start_mint's rebind (live_proc.h): a mint restarted on its port while
+ * another socket holds it for a moment starts once the port is free. */
+Test(e2e, mint_restart_on_a_port_held_for_a_moment_retries_the_bind)
+{
+    char url[256], again[256];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    unsigned port = 0;
+    cr_assert_eq(sscanf(url, "http://127.0.0.1:%u", &port), 1, "%s", url);
+    lp_signal(mint, SIGTERM);
+    cr_assert_eq(lp_wait_exit(mint, 10000), 0);
+    port_hold h;
+    port_hold_start(&h, (int)port, 400);
+    lp_start_mint(dir, (uint16_t)port, again, sizeof again);
+    port_hold_join(&h);
+    cr_assert_str_eq(again, url);
 }

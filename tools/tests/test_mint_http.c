@@ -1,11 +1,7 @@
 /* dvm mint over HTTP: every endpoint's happy path and its errors, against a
  * real `dvm mint` process on 127.0.0.1. */
 #include "mint_client.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <sys/socket.h>
+#include "port_hold.h"
 
 static struct mint_proc M;
 static struct mc C;
@@ -422,15 +418,6 @@ Test(mint_limits, inputs_outputs_body)
  * another socket briefly holds that port (as an outgoing connection that
  * got it as its ephemeral port would) starts once the holder lets go,
  * instead of failing the test with EADDRINUSE. */
-static void *release_later(void *arg)
-{
-    int fd = *(int *)arg;
-    struct timespec ts = {0, 400 * 1000 * 1000}; /* the holder's lifetime, not a wait for a result */
-    nanosleep(&ts, NULL);
-    close(fd);
-    return NULL;
-}
-
 Test(mint_http, restart_on_a_port_held_for_a_moment_retries_the_bind)
 {
     int port = M.port;
@@ -438,23 +425,10 @@ Test(mint_http, restart_on_a_port_held_for_a_moment_retries_the_bind)
     snprintf(db, sizeof db, "%s", M.db);
     int st = mp_stop(&M, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    int holder = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    cr_assert_eq(bind(holder, (struct sockaddr *)&sa, sizeof sa), 0, "port %d is free after the stop", port);
-    /* the hold is real: a listener with SO_REUSEADDR (as the mint's) cannot bind now */
-    int probe = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    cr_assert_eq(bind(probe, (struct sockaddr *)&sa, sizeof sa), -1);
-    cr_assert_eq(errno, EADDRINUSE);
-    close(probe);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, release_later, &holder), 0);
+    port_hold h;
+    port_hold_start(&h, port, 400);
     mp_start_port(&M, db, port, NULL);
-    pthread_join(th, NULL);
+    port_hold_join(&h);
     cr_assert_eq(M.port, port);
     json_t *r = NULL;
     cr_assert_eq(mp_http(M.url, "/v1/info", NULL, 0, &r), 200, "the restarted mint answers");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/chunk_fast.h"
 #include "wire/utf8.h"
 
 enum { W_NONE = 0, W_SCRATCH, W_JOB, W_REASON };
@@ -50,6 +51,7 @@ struct dvm_customer {
 
     dvm_buf scratch;
     dvm_buf head; /* dvm_msg_chunk_head of the job id (empty before start) */
+    dvm_chunk_tail ctail; /* tail of the next chunk, seq chunks + 1 */
     cact *acts;
     size_t acap, ahead, acount;
 };
@@ -332,6 +334,7 @@ dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_s
      * every line takes the general path. */
     if (dvm_msg_chunk_head(&c->head, job_id) != DVM_OK)
         dvm_buf_reset(&c->head);
+    dvm_chunk_tail_set(&c->ctail, c->chunks + 1);
     c->kind = kind;
     c->budget = budget;
     c->state = C_REQUESTED;
@@ -398,6 +401,7 @@ static dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64
             return e;
     }
     c->chunks++;
+    dvm_chunk_tail_next(&c->ctail);
     c->bytes += data.len;
     if (c->cb.on_chunk)
         c->cb.on_chunk(c->cb.ctx, data.ptr ? data.ptr : "", data.len);
@@ -468,8 +472,23 @@ dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void
                                  dvm_err *decode_err)
 {
     size_t hl = c->head.len;
+    dvm_str data;
+    if (hl && c->ctail.seq == c->chunks + 1 &&
+        dvm_cf_decode_chunk_line(d, line, len, c->head.data, hl, &c->ctail, &data)) {
+        /* this job's chunk with the expected seq (chunks + 1) */
+        if (decode_err)
+            *decode_err = DVM_OK;
+        if (reason && reason_cap)
+            reason[0] = '\0';
+        begin(c);
+        if (c->state == C_DONE)
+            return DVM_ERR_STATE;
+        if (c->state == C_INIT)
+            return DVM_ERR_PROTO;
+        c->last_ms = now_ms;
+        return on_chunk_data(c, data, true, c->ctail.seq);
+    }
     if (hl && line && len > hl && memcmp(line, c->head.data, hl) == 0) {
-        dvm_str data;
         bool has_seq;
         uint64_t seq;
         if (dvm_msg_decode_chunk_tail(d, line, len, hl, &data, &has_seq, &seq) == DVM_OK) {

@@ -204,4 +204,84 @@ DVM_JSCAN_INLINE size_t dvm_jscan_plain(const uint8_t *p, size_t n)
     return dvm_jscan_plain_words(p, n);
 }
 
+/* True when every byte of p[0..n) is plain (dvm_jscan_is_plain): the same
+ * answer as dvm_jscan_plain(p, n) == n, but the blocks are OR-ed together
+ * and tested once (no early exit), for spans that are nearly always
+ * plain. p may be NULL when n == 0. Reads only p[0..n). */
+DVM_JSCAN_INLINE int dvm_jscan_all_plain(const uint8_t *p, size_t n)
+{
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        const __m128i lim = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'),
+                      bs = _mm_set1_epi8('\\');
+        __m128i acc = _mm_setzero_si128();
+        size_t i = 0;
+        for (; n - i > 16; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            acc = _mm_or_si128(acc, _mm_or_si128(_mm_cmplt_epi8(v, lim),
+                                                 _mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                                              _mm_cmpeq_epi8(v, bs))));
+        }
+        /* the last 16 bytes (overlapping bytes already seen) */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_cmplt_epi8(v, lim),
+                                             _mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                                          _mm_cmpeq_epi8(v, bs))));
+        return _mm_movemask_epi8(acc) == 0;
+    }
+#endif
+    if (n >= 8) {
+        uint64_t acc = 0, w;
+        size_t i = 0;
+        for (; n - i > 8; i += 8) {
+            memcpy(&w, p + i, 8);
+            acc |= dvm_jscan_bad8(w);
+        }
+        memcpy(&w, p + n - 8, 8); /* the last 8 (overlapping) */
+        return (acc | dvm_jscan_bad8(w)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!dvm_jscan_is_plain(p[i]))
+            return 0;
+    return 1;
+}
+
+/* True when a[0..n) and b[0..n) are equal: memcmp(a, b, n) == 0 without
+ * the library call, 16 (or 8) bytes per step, for short keys (a chunk
+ * line's head and tail). a and b may be NULL when n == 0. */
+DVM_JSCAN_INLINE int dvm_jscan_eq(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        __m128i acc = _mm_setzero_si128();
+        size_t i = 0;
+        for (; n - i > 16; i += 16)
+            acc = _mm_or_si128(acc, _mm_xor_si128(
+                                        _mm_loadu_si128((const __m128i *)(const void *)(x + i)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
+        acc = _mm_or_si128(acc, _mm_xor_si128(
+                                    _mm_loadu_si128((const __m128i *)(const void *)(x + n - 16)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(y + n - 16))));
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xFFFF;
+    }
+#endif
+    if (n >= 8) {
+        uint64_t acc = 0, u, v;
+        size_t i = 0;
+        for (; n - i > 8; i += 8) {
+            memcpy(&u, x + i, 8);
+            memcpy(&v, y + i, 8);
+            acc |= u ^ v;
+        }
+        memcpy(&u, x + n - 8, 8);
+        memcpy(&v, y + n - 8, 8);
+        return (acc | (u ^ v)) == 0;
+    }
+    unsigned acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned)(x[i] ^ y[i]);
+    return acc == 0;
+}
+
 #endif

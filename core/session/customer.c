@@ -373,30 +373,50 @@ static dvm_err on_offer(dvm_customer *c, const dvm_msg *m)
     return DVM_OK;
 }
 
-static dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#define NOINLINE __attribute__((noinline))
+#else
+#define COLD
+#define NOINLINE
+#endif
+
+/* A chunk whose seq is not chunks + 1: the job fails. */
+static COLD dvm_err chunk_seq_error(dvm_customer *c, uint64_t seq)
+{
+    char r[160];
+    if (seq <= c->chunks)
+        snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)seq,
+                 (unsigned long long)c->chunks);
+    else
+        snprintf(r, sizeof r, "Chunk sequence gap: expected %llu, got %llu",
+                 (unsigned long long)(c->chunks + 1), (unsigned long long)seq);
+    dvm_err e = fail(c, DVM_CUSTOMER_PROTOCOL, r, c->state == C_PAYING);
+    return e ? e : DVM_ERR_PROTO;
+}
+
+/* Without an on_chunk callback: keep the chunk for dvm_customer_pull. */
+static NOINLINE dvm_err chunk_keep(dvm_customer *c, dvm_str data)
+{
+    size_t len = data.len;
+    if (sizeof len + len > c->pull.max - c->pull.len) {
+        dvm_err e = fail(c, DVM_CUSTOMER_OVERFLOW, "Chunk buffer full (not read)", true);
+        return e ? e : DVM_ERR_LIMIT;
+    }
+    dvm_err e = dvm_buf_append(&c->pull, &len, sizeof len);
+    if (!e)
+        e = dvm_buf_append(&c->pull, data.ptr, len);
+    return e;
+}
+
+static inline dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
 {
     if (c->state != C_PAYING && c->state != C_STOPPING)
         return DVM_ERR_PROTO;
-    if (has_seq && seq != c->chunks + 1) {
-        char r[160];
-        if (seq <= c->chunks)
-            snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)seq,
-                     (unsigned long long)c->chunks);
-        else
-            snprintf(r, sizeof r, "Chunk sequence gap: expected %llu, got %llu",
-                     (unsigned long long)(c->chunks + 1), (unsigned long long)seq);
-        dvm_err e = fail(c, DVM_CUSTOMER_PROTOCOL, r, c->state == C_PAYING);
-        return e ? e : DVM_ERR_PROTO;
-    }
+    if (has_seq && seq != c->chunks + 1)
+        return chunk_seq_error(c, seq);
     if (!c->cb.on_chunk) {
-        size_t len = data.len;
-        if (sizeof len + len > c->pull.max - c->pull.len) {
-            dvm_err e = fail(c, DVM_CUSTOMER_OVERFLOW, "Chunk buffer full (not read)", true);
-            return e ? e : DVM_ERR_LIMIT;
-        }
-        dvm_err e = dvm_buf_append(&c->pull, &len, sizeof len);
-        if (!e)
-            e = dvm_buf_append(&c->pull, data.ptr, len);
+        dvm_err e = chunk_keep(c, data);
         if (e)
             return e;
     }

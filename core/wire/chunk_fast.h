@@ -79,12 +79,46 @@ DVM_JSCAN_NOINLINE uint8_t *dvm_cf_put_str_rest(uint8_t *d, const uint8_t *s, si
     return d;
 }
 
+/* 16 bytes from s to d (unaligned), without a library call. */
+static inline void dvm_cf_copy16(uint8_t *d, const uint8_t *s)
+{
+    uint8_t b[16];
+    memcpy(b, s, 16);
+    memcpy(d, b, 16);
+}
+
+/* Copy n bytes (non-overlapping) without a library call for short spans
+ * (a chunk head, a small chunk): up to 64 bytes as 2 or 4 overlapping
+ * 16-byte moves, up to 256 in a loop; memcpy above. */
+static inline void dvm_cf_copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n < 16) {
+        dvm_jscan_copy_short(d, s, n);
+    } else if (n <= 32) {
+        dvm_cf_copy16(d, s);
+        dvm_cf_copy16(d + n - 16, s + n - 16);
+    } else if (n <= 64) {
+        dvm_cf_copy16(d, s);
+        dvm_cf_copy16(d + 16, s + 16);
+        dvm_cf_copy16(d + n - 32, s + n - 32);
+        dvm_cf_copy16(d + n - 16, s + n - 16);
+    } else if (n <= 256) {
+        size_t i = 0;
+        for (; n - i > 16; i += 16)
+            dvm_cf_copy16(d + i, s + i);
+        dvm_cf_copy16(d + n - 16, s + n - 16); /* the last 16, overlapping */
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* One pass: write the JSON string of s[0..n) (quotes included) at d, which
  * has room for 6n + 2 bytes (every byte escapes to at most 6), checking
  * UTF-8 on the way. Plain bytes are copied 16 at a time while they are
  * scanned; the first byte that is not plain hands over to
- * dvm_cf_put_str_rest. Returns the end, or NULL when s is not valid UTF-8
- * (bytes were written at d then, but the caller does not count them). */
+ * dvm_cf_put_str_rest. Returns the end, or NULL when s is not valid
+ * UTF-8 (bytes were written at d then, but the caller does not count
+ * them). */
 DVM_JSCAN_INLINE uint8_t *dvm_cf_put_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
 {
     *d++ = '"';
@@ -136,39 +170,6 @@ static inline void dvm_cf_copy_upto32(uint8_t *d, const uint8_t *s, size_t n)
         memcpy(d + n - 16, b, 16);
     } else {
         dvm_jscan_copy_short(d, s, n);
-    }
-}
-
-/* 16 bytes from s to d (unaligned), without a library call. */
-static inline void dvm_cf_copy16(uint8_t *d, const uint8_t *s)
-{
-    uint8_t b[16];
-    memcpy(b, s, 16);
-    memcpy(d, b, 16);
-}
-
-/* Copy n bytes (non-overlapping) without a library call for short spans
- * (a chunk head, a small chunk): up to 64 bytes as 2 or 4 overlapping
- * 16-byte moves, up to 256 in a loop; memcpy above. */
-static inline void dvm_cf_copy(uint8_t *d, const uint8_t *s, size_t n)
-{
-    if (n < 16) {
-        dvm_jscan_copy_short(d, s, n);
-    } else if (n <= 32) {
-        dvm_cf_copy16(d, s);
-        dvm_cf_copy16(d + n - 16, s + n - 16);
-    } else if (n <= 64) {
-        dvm_cf_copy16(d, s);
-        dvm_cf_copy16(d + 16, s + 16);
-        dvm_cf_copy16(d + n - 32, s + n - 32);
-        dvm_cf_copy16(d + n - 16, s + n - 16);
-    } else if (n <= 256) {
-        size_t i = 0;
-        for (; n - i > 16; i += 16)
-            dvm_cf_copy16(d + i, s + i);
-        dvm_cf_copy16(d + n - 16, s + n - 16); /* the last 16, overlapping */
-    } else {
-        memcpy(d, s, n);
     }
 }
 

@@ -805,6 +805,23 @@ void dvm_chunk_tail_set(dvm_chunk_tail *t, uint64_t seq)
     t->len = 10 + nd;
 }
 
+void dvm_chunk_tail_advance(dvm_chunk_tail *t)
+{
+    if (t->seq - 1 >= DVM_JSON_MAX_SAFE_INT - 1) { /* none, or the last */
+        dvm_chunk_tail_set(t, t->seq ? t->seq + 1 : 0);
+        return;
+    }
+    t->seq++;
+    /* digits are text[8 .. len-2); text[7] is ':' */
+    uint8_t *d = t->text + t->len - 3;
+    while (*d == '9')
+        *d-- = '0';
+    if (*d == ':') /* all nines: one digit more */
+        dvm_chunk_tail_set(t, t->seq);
+    else
+        (*d)++;
+}
+
 dvm_err dvm_msg_encode_chunk_with_tail(dvm_buf *out, dvm_str head, dvm_str data,
                                        const dvm_chunk_tail *t)
 {

@@ -169,22 +169,21 @@ typedef struct dvm_chunk_tail {
 void dvm_chunk_tail_set(dvm_chunk_tail *t, uint64_t seq);
 
 /* Advance t to seq + 1 (none stays none; past 2^53-1 it becomes none).
- * Same result as dvm_chunk_tail_set(t, t->seq + 1). */
+ * Same result as dvm_chunk_tail_set(t, t->seq + 1) for a seq that is not
+ * none. */
+void dvm_chunk_tail_advance(dvm_chunk_tail *t);
+
+/* dvm_chunk_tail_advance, with the common case inline: the last digit is
+ * not 9 (only a digit changes). */
 static inline void dvm_chunk_tail_next(dvm_chunk_tail *t)
 {
-    if (t->seq - 1 >= DVM_JSON_MAX_SAFE_INT - 1) { /* none, or the last */
-        dvm_chunk_tail_set(t, t->seq ? t->seq + 1 : 0);
+    /* a seq of 1..2^53-2 has len >= 11, so text[len - 3] is its last digit */
+    if (t->seq - 1 < DVM_JSON_MAX_SAFE_INT - 1 && t->text[t->len - 3] != '9') {
+        t->seq++;
+        t->text[t->len - 3]++;
         return;
     }
-    t->seq++;
-    /* digits are text[8 .. len-2); text[7] is ':' */
-    uint8_t *d = t->text + t->len - 3;
-    while (*d == '9')
-        *d-- = '0';
-    if (*d == ':') /* all nines: one digit more */
-        dvm_chunk_tail_set(t, t->seq);
-    else
-        (*d)++;
+    dvm_chunk_tail_advance(t);
 }
 
 /* dvm_msg_encode_chunk_with_head(out, head, data, true, t->seq) for a tail

@@ -409,6 +409,9 @@ static NOINLINE dvm_err chunk_keep(dvm_customer *c, dvm_str data)
     return e;
 }
 
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
 {
     if (c->state != C_PAYING && c->state != C_STOPPING)
@@ -484,18 +487,27 @@ static inline bool same_bytes(const void *a, const void *b, size_t n)
  * decode, in dvm_msg_decode's fast path, to a chunk with exactly this id,
  * whose data/seq are what dvm_msg_decode_chunk_tail gives; handle_msg
  * would then pass the id check and call on_chunk. So for such lines the
- * same checks and accounting run without materialising a dvm_msg; any
- * other line (or a tail the fast path is unsure of) takes the general
- * path. */
+ * same checks and accounting run without materialising a dvm_msg. The
+ * common case, a line that also ends with the tail of the expected seq
+ * (c->ctail, kept at chunks + 1 by on_chunk_data) around data that needs
+ * no escape, is recognised by dvm_cf_decode_chunk_line without parsing
+ * seq; other tails go through dvm_msg_decode_chunk_tail; any other line
+ * (or a tail the fast path is unsure of) takes the general path. */
+static NOINLINE dvm_err handle_line_general(dvm_customer *c, dvm_msg_decoder *d,
+                                            const void *line, size_t len, uint64_t now_ms,
+                                            char *reason, size_t reason_cap,
+                                            dvm_err *decode_err);
+
 dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void *line,
                                  size_t len, uint64_t now_ms, char *reason, size_t reason_cap,
                                  dvm_err *decode_err)
 {
+    /* This job's chunk with the expected seq (chunks + 1), head and tail
+     * kept: the common case, inline (wire/chunk_fast.h). */
     size_t hl = c->head.len;
     dvm_str data;
     if (hl && c->ctail.seq == c->chunks + 1 &&
         dvm_cf_decode_chunk_line(d, line, len, c->head.data, hl, &c->ctail, &data)) {
-        /* this job's chunk with the expected seq (chunks + 1) */
         if (decode_err)
             *decode_err = DVM_OK;
         if (reason && reason_cap)
@@ -508,6 +520,19 @@ dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void
         c->last_ms = now_ms;
         return on_chunk_data(c, data, true, c->ctail.seq);
     }
+    return handle_line_general(c, d, line, len, now_ms, reason, reason_cap, decode_err);
+}
+
+/* Any other line: this job's chunk head with another tail (no or another
+ * seq, escapes: dvm_msg_decode_chunk_tail), else dvm_msg_decode +
+ * dvm_customer_handle_msg. */
+static NOINLINE dvm_err handle_line_general(dvm_customer *c, dvm_msg_decoder *d,
+                                            const void *line, size_t len, uint64_t now_ms,
+                                            char *reason, size_t reason_cap,
+                                            dvm_err *decode_err)
+{
+    size_t hl = c->head.len;
+    dvm_str data;
     if (hl && line && len > hl && memcmp(line, c->head.data, hl) == 0) {
         bool has_seq;
         uint64_t seq;

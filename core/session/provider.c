@@ -756,28 +756,45 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
  * or not); one validation instead of two. Anything else (including any
  * encoder error) goes through dvm_provider_on_chunk unchanged: the action
  * is queued and the driver drains and encodes it as usual. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static dvm_err on_chunk_encode_general(dvm_provider *p, const char *data, size_t len,
+                                       uint64_t now_ms, dvm_buf *wire);
+
 dvm_err dvm_provider_on_chunk_encode(dvm_provider *p, const char *data, size_t len,
                                      uint64_t now_ms, dvm_buf *wire)
+{
+    /* The common case, inline (wire/chunk_fast.h): the checks of
+     * on_chunk_encode_general, seq on and its tail kept; the general
+     * function (without its own prologue here) does everything else. */
+    size_t off = p->output.len;
+    if (p->ahead == p->acount && p->state == DVM_PROVIDER_STREAMING && p->credit > 0 &&
+        p->npart == 0 && len && data && off <= p->output.max && len <= p->output.cap - off &&
+        len <= p->output.max - off && p->cfg.send_seq && p->ctail.seq == p->chunks_sent + 1) {
+        uint8_t *end = dvm_cf_encode_chunk(wire, p->chead.data, p->chead.len,
+                                           (const uint8_t *)data, len, &p->ctail);
+        if (end) {
+            wire->len = (size_t)(end - wire->data);
+            begin(p);
+            dvm_cf_copy(p->output.data + off, (const uint8_t *)data, len);
+            p->output.len = off + len;
+            p->credit--;
+            p->chunks_sent++;
+            dvm_chunk_tail_next(&p->ctail);
+            return DVM_OK;
+        }
+    }
+    return on_chunk_encode_general(p, data, len, now_ms, wire);
+}
+
+static dvm_err on_chunk_encode_general(dvm_provider *p, const char *data, size_t len,
+                                       uint64_t now_ms, dvm_buf *wire)
 {
     size_t off = p->output.len;
     if (p->ahead == p->acount && p->state == DVM_PROVIDER_STREAMING && p->credit > 0 &&
         p->npart == 0 && len && data && off <= p->output.max && len <= p->output.cap - off &&
         len <= p->output.max - off) {
-        if (p->cfg.send_seq && p->ctail.seq == p->chunks_sent + 1) {
-            /* the common case, inline (wire/chunk_fast.h) */
-            uint8_t *end = dvm_cf_encode_chunk(wire, p->chead.data, p->chead.len,
-                                               (const uint8_t *)data, len, &p->ctail);
-            if (end) {
-                wire->len = (size_t)(end - wire->data);
-                begin(p);
-                dvm_cf_copy(p->output.data + off, (const uint8_t *)data, len);
-                p->output.len = off + len;
-                p->credit--;
-                p->chunks_sent++;
-                dvm_chunk_tail_next(&p->ctail);
-                return DVM_OK;
-            }
-        }
         size_t wlen = wire->len;
         dvm_str d = {data, len}, head = {(const char *)p->chead.data, p->chead.len};
         dvm_err e;

@@ -175,6 +175,9 @@ void dvm_chunk_tail_advance(dvm_chunk_tail *t);
 
 /* dvm_chunk_tail_advance, with the common case inline: the last digit is
  * not 9 (only a digit changes). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline void dvm_chunk_tail_next(dvm_chunk_tail *t)
 {
     /* a seq of 1..2^53-2 has len >= 11, so text[len - 3] is its last digit */

@@ -54,7 +54,12 @@
  * Speed (the chunk hot path, bench/bench_chunk.c): strings are scanned 16
  * bytes at a time (SSE2 on x86-64, 8-byte words elsewhere; wire/jscan.h);
  * the chunk encoder checks UTF-8, finds the bytes to escape and copies in
- * one pass when the output buffer already has room for the worst case. */
+ * one pass when the output buffer already has room for the worst case. A
+ * session that keeps its job's chunk head (dvm_msg_chunk_head) and the
+ * tail of its next chunk (dvm_chunk_tail: `","seq":N}`, advanced in place)
+ * neither encodes the id nor formats or parses seq per chunk
+ * (dvm_msg_encode_chunk_with_tail, dvm_msg_decode_chunk_line; inline in
+ * the sessions through the internal wire/chunk_fast.h). */
 #ifndef DVM_WIRE_CODEC_H
 #define DVM_WIRE_CODEC_H
 

@@ -1,5 +1,6 @@
-/* dvmstream — internal: fast scanning of JSON string bytes (wire module
- * only; not a public API).
+/* dvmstream — internal: fast scanning of JSON string bytes (core only:
+ * the wire module, and the sessions' fused chunk paths through
+ * wire/chunk_fast.h; not a public API).
  *
  * The chunk hot path looks at every byte of a chunk in the encoder (UTF-8
  * check, escape count, copy) and in the decoder (find the closing quote,
@@ -10,7 +11,11 @@
  * not plain, 16 bytes at a time with SSE2 (always present on x86-64) or 8
  * at a time with 64-bit word tricks elsewhere; callers handle that one byte
  * (an escape, a quote, a control byte or a multi-byte UTF-8 sequence) and
- * call again. Reads only p[0..n). */
+ * call again. Reads only p[0..n). dvm_jscan_all_plain (every byte plain?)
+ * and dvm_jscan_eq (bytes equal?) OR the blocks together and test once,
+ * for spans that nearly always pass (a chunk line's data, head and tail).
+ * Defining DVM_JSCAN_PORTABLE before the first include selects the 8-byte
+ * word versions on x86-64 too (tests compile both). */
 #ifndef DVM_WIRE_JSCAN_H
 #define DVM_WIRE_JSCAN_H
 

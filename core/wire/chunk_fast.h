@@ -24,7 +24,8 @@
 
 static const char dvm_cf_hex[] = "0123456789abcdef";
 
-/* Escape of an ASCII byte that is not plain (see put_json_str). */
+/* Escape of an ASCII byte that is not plain, as JSON.stringify writes it:
+ * \" \\ \b \f \n \r \t, other control bytes \u00xx (lowercase hex). */
 static inline uint8_t *dvm_cf_put_escape(uint8_t *d, uint8_t c)
 {
     *d++ = '\\';

@@ -51,6 +51,10 @@ static inline uint64_t dvm_jscan_bad8(uint64_t w)
            ((b - ones) & ~b & highs);
 }
 
+/* Byte-at-a-time form of the plain-byte scan: the offset of the first byte
+ * of p[i..n) that is not plain (a control byte, '"', '\\' or a byte >= 0x80),
+ * or n when all are. Offsets are bytes; p is read, not kept. The tail and
+ * fallback of the word-at-a-time scans. */
 static inline size_t dvm_jscan_plain_scalar(const uint8_t *p, size_t i, size_t n)
 {
     while (i < n && dvm_jscan_is_plain(p[i]))

@@ -13,7 +13,12 @@
  *   - the kept-head chunk path (issue 9): dvm_msg_chunk_head +
  *     dvm_msg_encode_chunk_with_head write the chunk encoder's bytes, and
  *     dvm_msg_decode_chunk_tail on the head followed by the rest of the
- *     input, when it takes the line, agrees with jansson on it.
+ *     input, when it takes the line, agrees with jansson on it;
+ *   - the kept-tail chunk path (issue 9): dvm_chunk_tail (set, next) +
+ *     dvm_msg_encode_chunk_with_tail write the chunk encoder's bytes;
+ *     dvm_msg_decode_chunk_line takes our own line exactly when its data
+ *     needs no escape, and the head + the rest of the input + the tail,
+ *     when it takes it, agrees with jansson.
  * Aborts only on a violated invariant; never leaks. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,6 +128,43 @@ out:
                 CHECK(td.len == size - k && (size == k || memcmp(td.ptr, data + k, size - k) == 0));
                 CHECK(ths && tseq == 1 + size);
             }
+            /* the kept tail: same bytes as the chunk encoder; our own line
+             * is taken exactly when its data needs no escape */
+            dvm_chunk_tail t, t0;
+            dvm_chunk_tail_set(&t, 1 + size);
+            dvm_chunk_tail_set(&t0, size); /* none when size is 0 */
+            dvm_chunk_tail_next(&t0);
+            CHECK(t.seq == 1 + size);
+            CHECK(size == 0 ? t0.seq == 0 && t0.len == 0
+                            : t0.seq == t.seq && t0.len == t.len &&
+                                  memcmp(t0.text, t.text, t.len) == 0);
+            dvm_buf tw;
+            dvm_buf_init(&tw, 0);
+            dvm_err et = dvm_msg_encode_chunk_with_tail(&tw, hs, sdata, &t);
+            CHECK(et == ex);
+            CHECK(et != DVM_OK || (tw.len == x.len && memcmp(tw.data, x.data, x.len) == 0));
+            if (ex == DVM_OK) {
+                dvm_str ld;
+                bool taken = dvm_msg_decode_chunk_line(&df, y.data, y.len - 1, hs, &t, &ld);
+                CHECK(taken == (y.len == h.len + (size - k) + t.len));
+                CHECK(!taken || (ld.len == size - k &&
+                                 (size == k || memcmp(ld.ptr, data + k, size - k) == 0)));
+            }
+            dvm_buf_reset(&tw);
+            CHECK(dvm_buf_append(&tw, h.data, h.len) == DVM_OK);
+            CHECK(dvm_buf_append(&tw, data + k, size - k) == DVM_OK);
+            CHECK(dvm_buf_append(&tw, t.text, t.len - 1) == DVM_OK);
+            dvm_str ld;
+            if (dvm_msg_decode_chunk_line(&df, tw.data, tw.len, hs, &t, &ld)) {
+                dvm_msg a;
+                CHECK(dvm_msg_decode_json(&dj, tw.data, tw.len, &a, wj, sizeof wj) == DVM_OK);
+                CHECK(a.type == DVM_MSG_CHUNK && a.id.len == k &&
+                      (k == 0 || memcmp(a.id.ptr, data, k) == 0));
+                CHECK(a.data.len == ld.len && (ld.len == 0 || memcmp(a.data.ptr, ld.ptr, ld.len) == 0));
+                CHECK(a.has_seq && a.seq == t.seq);
+                CHECK(ld.len == size - k);
+            }
+            dvm_buf_free(&tw);
             /* the head, then the rest of the input as the line's tail */
             CHECK(dvm_buf_append(&line, h.data, h.len) == DVM_OK);
             CHECK(dvm_buf_append(&line, data + k, size - k) == DVM_OK);

@@ -109,8 +109,11 @@ typedef enum dvm_melt_quote_state {
     DVM_MELT_QUOTE_PAID = 2
 } dvm_melt_quote_state;
 
-const char *dvm_mint_quote_state_name(dvm_mint_quote_state s); /* "UNPAID"|"PAID"|"ISSUED" */
-const char *dvm_melt_quote_state_name(dvm_melt_quote_state s); /* "UNPAID"|"PENDING"|"PAID" */
+/* The NUT-04 / NUT-05 JSON name of a quote state (static strings):
+ * "UNPAID" | "PAID" | "ISSUED" for mint quotes, "UNPAID" | "PENDING" |
+ * "PAID" for melt quotes; a value outside the enum reads "UNPAID". */
+const char *dvm_mint_quote_state_name(dvm_mint_quote_state s);
+const char *dvm_melt_quote_state_name(dvm_melt_quote_state s);
 
 /* NUT-04 mint quote (PostMintQuoteBolt11Response). */
 typedef struct dvm_mint_quote {

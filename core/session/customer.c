@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/chunk_fast.h"
 #include "wire/utf8.h"
 
 enum { W_NONE = 0, W_SCRATCH, W_JOB, W_REASON };
@@ -50,6 +51,7 @@ struct dvm_customer {
 
     dvm_buf scratch;
     dvm_buf head; /* dvm_msg_chunk_head of the job id (empty before start) */
+    dvm_chunk_tail ctail; /* tail of the next chunk, seq chunks + 1 */
     cact *acts;
     size_t acap, ahead, acount;
 };
@@ -332,6 +334,7 @@ dvm_err dvm_customer_start(dvm_customer *c, dvm_str job_id, uint64_t kind, dvm_s
      * every line takes the general path. */
     if (dvm_msg_chunk_head(&c->head, job_id) != DVM_OK)
         dvm_buf_reset(&c->head);
+    dvm_chunk_tail_set(&c->ctail, c->chunks + 1);
     c->kind = kind;
     c->budget = budget;
     c->state = C_REQUESTED;
@@ -370,34 +373,58 @@ static dvm_err on_offer(dvm_customer *c, const dvm_msg *m)
     return DVM_OK;
 }
 
-static dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#define NOINLINE __attribute__((noinline))
+#else
+#define COLD
+#define NOINLINE
+#endif
+
+/* A chunk whose seq is not chunks + 1: the job fails. */
+static COLD dvm_err chunk_seq_error(dvm_customer *c, uint64_t seq)
+{
+    char r[160];
+    if (seq <= c->chunks)
+        snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)seq,
+                 (unsigned long long)c->chunks);
+    else
+        snprintf(r, sizeof r, "Chunk sequence gap: expected %llu, got %llu",
+                 (unsigned long long)(c->chunks + 1), (unsigned long long)seq);
+    dvm_err e = fail(c, DVM_CUSTOMER_PROTOCOL, r, c->state == C_PAYING);
+    return e ? e : DVM_ERR_PROTO;
+}
+
+/* Without an on_chunk callback: keep the chunk for dvm_customer_pull. */
+static NOINLINE dvm_err chunk_keep(dvm_customer *c, dvm_str data)
+{
+    size_t len = data.len;
+    if (sizeof len + len > c->pull.max - c->pull.len) {
+        dvm_err e = fail(c, DVM_CUSTOMER_OVERFLOW, "Chunk buffer full (not read)", true);
+        return e ? e : DVM_ERR_LIMIT;
+    }
+    dvm_err e = dvm_buf_append(&c->pull, &len, sizeof len);
+    if (!e)
+        e = dvm_buf_append(&c->pull, data.ptr, len);
+    return e;
+}
+
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline dvm_err on_chunk_data(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq)
 {
     if (c->state != C_PAYING && c->state != C_STOPPING)
         return DVM_ERR_PROTO;
-    if (has_seq && seq != c->chunks + 1) {
-        char r[160];
-        if (seq <= c->chunks)
-            snprintf(r, sizeof r, "Duplicate chunk: seq %llu after %llu", (unsigned long long)seq,
-                     (unsigned long long)c->chunks);
-        else
-            snprintf(r, sizeof r, "Chunk sequence gap: expected %llu, got %llu",
-                     (unsigned long long)(c->chunks + 1), (unsigned long long)seq);
-        dvm_err e = fail(c, DVM_CUSTOMER_PROTOCOL, r, c->state == C_PAYING);
-        return e ? e : DVM_ERR_PROTO;
-    }
+    if (has_seq && seq != c->chunks + 1)
+        return chunk_seq_error(c, seq);
     if (!c->cb.on_chunk) {
-        size_t len = data.len;
-        if (sizeof len + len > c->pull.max - c->pull.len) {
-            dvm_err e = fail(c, DVM_CUSTOMER_OVERFLOW, "Chunk buffer full (not read)", true);
-            return e ? e : DVM_ERR_LIMIT;
-        }
-        dvm_err e = dvm_buf_append(&c->pull, &len, sizeof len);
-        if (!e)
-            e = dvm_buf_append(&c->pull, data.ptr, len);
+        dvm_err e = chunk_keep(c, data);
         if (e)
             return e;
     }
     c->chunks++;
+    dvm_chunk_tail_next(&c->ctail);
     c->bytes += data.len;
     if (c->cb.on_chunk)
         c->cb.on_chunk(c->cb.ctx, data.ptr ? data.ptr : "", data.len);
@@ -460,16 +487,53 @@ static inline bool same_bytes(const void *a, const void *b, size_t n)
  * decode, in dvm_msg_decode's fast path, to a chunk with exactly this id,
  * whose data/seq are what dvm_msg_decode_chunk_tail gives; handle_msg
  * would then pass the id check and call on_chunk. So for such lines the
- * same checks and accounting run without materialising a dvm_msg; any
- * other line (or a tail the fast path is unsure of) takes the general
- * path. */
+ * same checks and accounting run without materialising a dvm_msg. The
+ * common case, a line that also ends with the tail of the expected seq
+ * (c->ctail, kept at chunks + 1 by on_chunk_data) around data that needs
+ * no escape, is recognised by dvm_cf_decode_chunk_line without parsing
+ * seq; other tails go through dvm_msg_decode_chunk_tail; any other line
+ * (or a tail the fast path is unsure of) takes the general path. */
+static NOINLINE dvm_err handle_line_general(dvm_customer *c, dvm_msg_decoder *d,
+                                            const void *line, size_t len, uint64_t now_ms,
+                                            char *reason, size_t reason_cap,
+                                            dvm_err *decode_err);
+
 dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void *line,
                                  size_t len, uint64_t now_ms, char *reason, size_t reason_cap,
                                  dvm_err *decode_err)
 {
+    /* This job's chunk with the expected seq (chunks + 1), head and tail
+     * kept: the common case, inline (wire/chunk_fast.h). */
     size_t hl = c->head.len;
+    dvm_str data;
+    if (hl && c->ctail.seq == c->chunks + 1 &&
+        dvm_cf_decode_chunk_line(d, line, len, c->head.data, hl, &c->ctail, &data)) {
+        if (decode_err)
+            *decode_err = DVM_OK;
+        if (reason && reason_cap)
+            reason[0] = '\0';
+        begin(c);
+        if (c->state == C_DONE)
+            return DVM_ERR_STATE;
+        if (c->state == C_INIT)
+            return DVM_ERR_PROTO;
+        c->last_ms = now_ms;
+        return on_chunk_data(c, data, true, c->ctail.seq);
+    }
+    return handle_line_general(c, d, line, len, now_ms, reason, reason_cap, decode_err);
+}
+
+/* Any other line: this job's chunk head with another tail (no or another
+ * seq, escapes: dvm_msg_decode_chunk_tail), else dvm_msg_decode +
+ * dvm_customer_handle_msg. */
+static NOINLINE dvm_err handle_line_general(dvm_customer *c, dvm_msg_decoder *d,
+                                            const void *line, size_t len, uint64_t now_ms,
+                                            char *reason, size_t reason_cap,
+                                            dvm_err *decode_err)
+{
+    size_t hl = c->head.len;
+    dvm_str data;
     if (hl && line && len > hl && memcmp(line, c->head.data, hl) == 0) {
-        dvm_str data;
         bool has_seq;
         uint64_t seq;
         if (dvm_msg_decode_chunk_tail(d, line, len, hl, &data, &has_seq, &seq) == DVM_OK) {

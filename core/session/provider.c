@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session/sref.h"
+#include "wire/chunk_fast.h"
 #include "wire/codec.h"
 #include "wire/utf8.h"
 
@@ -53,6 +54,7 @@ struct dvm_provider {
 
     dvm_buf fixtmp, fixout; /* UTF-8 repair of processor output */
     dvm_buf chead;          /* dvm_msg_chunk_head of the job id, or empty */
+    dvm_chunk_tail ctail;   /* tail of chunk ctail.seq (kept at chunks_sent + 1 by the fused path) */
     uint8_t part[4];        /* a sequence cut at the end of the last chunk */
     size_t npart;
 
@@ -754,8 +756,40 @@ dvm_err dvm_provider_on_chunk(dvm_provider *p, const char *data, size_t len, uin
  * or not); one validation instead of two. Anything else (including any
  * encoder error) goes through dvm_provider_on_chunk unchanged: the action
  * is queued and the driver drains and encodes it as usual. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static dvm_err on_chunk_encode_general(dvm_provider *p, const char *data, size_t len,
+                                       uint64_t now_ms, dvm_buf *wire);
+
 dvm_err dvm_provider_on_chunk_encode(dvm_provider *p, const char *data, size_t len,
                                      uint64_t now_ms, dvm_buf *wire)
+{
+    /* The common case, inline (wire/chunk_fast.h): the checks of
+     * on_chunk_encode_general, seq on and its tail kept; the general
+     * function (without its own prologue here) does everything else. */
+    size_t off = p->output.len;
+    if (p->ahead == p->acount && p->state == DVM_PROVIDER_STREAMING && p->credit > 0 &&
+        p->npart == 0 && len && data && off <= p->output.max && len <= p->output.cap - off &&
+        len <= p->output.max - off && p->cfg.send_seq && p->ctail.seq == p->chunks_sent + 1) {
+        uint8_t *end = dvm_cf_encode_chunk(wire, p->chead.data, p->chead.len,
+                                           (const uint8_t *)data, len, &p->ctail);
+        if (end) {
+            wire->len = (size_t)(end - wire->data);
+            begin(p);
+            dvm_cf_copy(p->output.data + off, (const uint8_t *)data, len);
+            p->output.len = off + len;
+            p->credit--;
+            p->chunks_sent++;
+            dvm_chunk_tail_next(&p->ctail);
+            return DVM_OK;
+        }
+    }
+    return on_chunk_encode_general(p, data, len, now_ms, wire);
+}
+
+static dvm_err on_chunk_encode_general(dvm_provider *p, const char *data, size_t len,
+                                       uint64_t now_ms, dvm_buf *wire)
 {
     size_t off = p->output.len;
     if (p->ahead == p->acount && p->state == DVM_PROVIDER_STREAMING && p->credit > 0 &&
@@ -763,13 +797,24 @@ dvm_err dvm_provider_on_chunk_encode(dvm_provider *p, const char *data, size_t l
         len <= p->output.max - off) {
         size_t wlen = wire->len;
         dvm_str d = {data, len}, head = {(const char *)p->chead.data, p->chead.len};
-        if (p->chead.len && dvm_msg_encode_chunk_with_head(wire, head, d, p->cfg.send_seq,
-                                                           p->chunks_sent + 1) == DVM_OK) {
+        dvm_err e;
+        if (!p->chead.len) {
+            e = DVM_ERR_INVALID;
+        } else if (p->cfg.send_seq) {
+            if (p->ctail.seq != p->chunks_sent + 1)
+                dvm_chunk_tail_set(&p->ctail, p->chunks_sent + 1);
+            e = dvm_msg_encode_chunk_with_tail(wire, head, d, &p->ctail);
+        } else {
+            e = dvm_msg_encode_chunk_with_head(wire, head, d, false, 0);
+        }
+        if (e == DVM_OK) {
             begin(p);
             memcpy(p->output.data + off, data, len);
             p->output.len = off + len;
             p->credit--;
             p->chunks_sent++;
+            if (p->cfg.send_seq)
+                dvm_chunk_tail_next(&p->ctail);
             return DVM_OK;
         }
         wire->len = wlen; /* nothing of a failed encode is counted */

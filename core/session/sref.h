@@ -21,6 +21,10 @@ typedef struct dvm_sref {
     size_t len;
 } dvm_sref;
 
+/* The bytes r refers to in b, as a view (not owned; valid until b next
+ * grows or is reset). An empty sref (where = 0, or len 0) or a NULL b gives
+ * the empty string {NULL, 0}. No errors: r must come from dvm_sref_put on
+ * the same b. */
 static inline dvm_str dvm_sref_resolve(const dvm_buf *b, dvm_sref r)
 {
     dvm_str s = {NULL, 0};

@@ -777,7 +777,8 @@ Test(customer, fused_handle_line_equals_decode_and_handle_msg)
 {
     const dvm_str id = {"j \"1\"\xc3\xa9\x01", 9};
     static const char *const datas[] = {"x", "", "0123456789abcdef0123456789abcdef!",
-                                        "tab\there \"q\" \\ \xe7\x99\xbe\x01", "\n"};
+                                        "tab\there \"q\" \\ \xe7\x99\xbe\x01", "\n",
+                                        "caf\xc3\xa9 \xe7\x99\xbe 0123456789abcdef \xf0\x9f\x98\x80"};
     const char *fixed_lines[] = {
         "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\\u00e9\\u0001\",\"data\":\"v\",\"seq\":1}",
         "{\"type\":\"chunk\",\"id\":\"j \\\"1\\\"\xc3\xa9\\u0001\",\"data\":\"v\",\"seq\":01}",
@@ -812,7 +813,7 @@ Test(customer, fused_handle_line_equals_decode_and_handle_msg)
             if (r % 4 != 0) { /* a chunk line, usually this job's, seq usually right */
                 dvm_str jid = r % 9 == 1 ? dvm_str_c("j1") : id;
                 uint64_t s = r % 13 == 2 ? seq + 1 : r % 17 == 3 ? seq - 1 : seq;
-                cr_assert_eq(dvm_msg_encode_chunk(&line, jid, dvm_str_c(datas[(r >> 4) % 5]),
+                cr_assert_eq(dvm_msg_encode_chunk(&line, jid, dvm_str_c(datas[(r >> 4) % 6]),
                                                   r % 11 != 5, s ? s : 1),
                              DVM_OK);
                 line.len--; /* without the newline */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "wire/chunk_fast.h"
 #include "wire/jscan.h"
 #include "wire/utf8.h"
 
@@ -544,8 +545,6 @@ dvm_err dvm_msg_decode(dvm_msg_decoder *d, const void *line, size_t len, dvm_msg
 
 /* ---- encoder ------------------------------------------------------------ */
 
-static const char k_hex[] = "0123456789abcdef";
-
 /* Extra bytes JSON.stringify writes for an ASCII byte that is not plain
  * (see wire/jscan.h): '"', '\\' and the short escapes \b \f \n \r \t take
  * one more byte, other control bytes \u00xx five more. */
@@ -579,107 +578,6 @@ static inline size_t fmt_u64(uint8_t tmp[20], uint64_t v)
         tmp[--i] = (uint8_t)('0' + v);
     }
     return i;
-}
-
-/* Escape of an ASCII byte that is not plain (see put_json_str). */
-static inline uint8_t *put_escape(uint8_t *d, uint8_t c)
-{
-    *d++ = '\\';
-    switch (c) {
-    case '"': *d++ = '"'; break;
-    case '\\': *d++ = '\\'; break;
-    case '\b': *d++ = 'b'; break;
-    case '\f': *d++ = 'f'; break;
-    case '\n': *d++ = 'n'; break;
-    case '\r': *d++ = 'r'; break;
-    case '\t': *d++ = 't'; break;
-    default:
-        *d++ = 'u';
-        *d++ = '0';
-        *d++ = '0';
-        *d++ = (uint8_t)k_hex[c >> 4];
-        *d++ = (uint8_t)k_hex[c & 15];
-    }
-    return d;
-}
-
-/* One pass, general case: continue writing the JSON string of s[0..n)
- * from source offset i at d (the opening quote and s[0..i) are written),
- * checking UTF-8; d has room for 6 bytes per source byte left + 1. Writes
- * the closing quote. Returns the end, or NULL when s is not valid UTF-8. */
-static uint8_t *put_json_str_rest(uint8_t *d, const uint8_t *s, size_t i, size_t n)
-{
-    while (i < n) {
-        size_t k = dvm_jscan_plain(s + i, n - i);
-        if (k < 16)
-            dvm_jscan_copy_short(d, s + i, k);
-        else
-            memcpy(d, s + i, k);
-        i += k;
-        d += k;
-        if (i >= n)
-            break;
-        uint8_t c = s[i];
-        if (c >= 0x80) {
-            k = dvm_jscan_utf8_seq(s + i, n - i);
-            if (k == 0)
-                return NULL;
-            dvm_jscan_copy_short(d, s + i, k);
-            i += k;
-            d += k;
-        } else {
-            d = put_escape(d, c);
-            i++;
-        }
-    }
-    *d++ = '"';
-    return d;
-}
-
-/* One pass: write the JSON string of s[0..n) (quotes included) at d, which
- * has room for 6n + 2 bytes (every byte escapes to at most 6), checking
- * UTF-8 on the way. Plain bytes are copied 16 at a time while they are
- * scanned; the first byte that is not plain hands over to
- * put_json_str_rest. Returns the end, or NULL when s is not valid UTF-8
- * (bytes were written at d then, but the caller does not count them). */
-DVM_JSCAN_INLINE uint8_t *put_json_str_1pass(uint8_t *d, const uint8_t *s, size_t n)
-{
-    *d++ = '"';
-#if defined(DVM_JSCAN_SSE2)
-    if (n >= 16) {
-        size_t i = 0;
-        for (; n - i >= 16; i += 16, d += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            _mm_storeu_si128((__m128i *)(void *)d, v);
-            unsigned m = dvm_jscan_bad16v(v);
-            if (m) {
-                size_t k = (size_t)__builtin_ctz(m);
-                return put_json_str_rest(d + k, s, i + k, n);
-            }
-        }
-        if (i < n) {
-            /* Tail of < 16 bytes: the last 16 source bytes overlap the
-             * clean block just copied unchanged, so store them at the same
-             * distance back in the output (rewriting equal bytes). */
-            size_t back = 16 - (n - i);
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
-            _mm_storeu_si128((__m128i *)(void *)(d - back), v);
-            unsigned m = dvm_jscan_bad16v(v) >> back;
-            if (m) {
-                size_t k = (size_t)__builtin_ctz(m);
-                return put_json_str_rest(d + k, s, i + k, n);
-            }
-            d += n - i;
-        }
-        *d++ = '"';
-        return d;
-    }
-#endif
-    if (n == 0) { /* s may be NULL: no arithmetic on it */
-        *d++ = '"';
-        return d;
-    }
-    return put_json_str_rest(d, s, 0, n);
 }
 
 /* Bytes JSON.stringify writes for s[0..n) including both quotes, checking
@@ -734,7 +632,7 @@ static inline uint8_t *put_json_str(uint8_t *d, const uint8_t *s, size_t n, size
             *d++ = c;
             continue;
         }
-        d = put_escape(d, c);
+        d = dvm_cf_put_escape(d, c);
     }
     *d++ = '"';
     return d;
@@ -782,11 +680,11 @@ DVM_JSCAN_INLINE dvm_err encode_chunk(dvm_buf *out, const dvm_str *idp, const dv
         if (out->cap - out->len >= worst && out->len <= max && worst <= max - out->len) {
             uint8_t *d = out->data + out->len;
             d = put_lit(d, k_prefix, sizeof k_prefix - 2);
-            d = put_json_str_1pass(d, (const uint8_t *)id.ptr, id.len);
+            d = dvm_cf_put_str_1pass(d, (const uint8_t *)id.ptr, id.len);
             if (!d)
                 return DVM_ERR_INVALID;
             d = put_lit(d, ",\"data\":", 8);
-            d = put_json_str_1pass(d, (const uint8_t *)data.ptr, data.len);
+            d = dvm_cf_put_str_1pass(d, (const uint8_t *)data.ptr, data.len);
             if (!d)
                 return DVM_ERR_INVALID;
             if (has_seq) {
@@ -866,7 +764,7 @@ dvm_err dvm_msg_encode_chunk_with_head(dvm_buf *out, dvm_str head, dvm_str data,
         out->cap - out->len >= fixed + 6 * data.len && out->len <= max &&
         fixed + 6 * data.len <= max - out->len) {
         d = put_lit(out->data + out->len, head.ptr, hl);
-        d = put_json_str_1pass(d, (const uint8_t *)data.ptr, data.len);
+        d = dvm_cf_put_str_1pass(d, (const uint8_t *)data.ptr, data.len);
         if (!d)
             return DVM_ERR_INVALID;
     } else {
@@ -888,6 +786,79 @@ dvm_err dvm_msg_encode_chunk_with_head(dvm_buf *out, dvm_str head, dvm_str data,
     *d++ = '\n';
     out->len = (size_t)(d - out->data);
     return DVM_OK;
+}
+
+void dvm_chunk_tail_set(dvm_chunk_tail *t, uint64_t seq)
+{
+    if (seq < 1 || seq > DVM_JSON_MAX_SAFE_INT) {
+        t->seq = 0;
+        t->len = 0;
+        return;
+    }
+    uint8_t num[20];
+    size_t ns = fmt_u64(num, seq), nd = 20 - ns;
+    memcpy(t->text, "\",\"seq\":", 8);
+    memcpy(t->text + 8, num + ns, nd);
+    t->text[8 + nd] = '}';
+    t->text[9 + nd] = '\n';
+    t->seq = seq;
+    t->len = 10 + nd;
+}
+
+void dvm_chunk_tail_advance(dvm_chunk_tail *t)
+{
+    if (t->seq - 1 >= DVM_JSON_MAX_SAFE_INT - 1) { /* none, or the last */
+        dvm_chunk_tail_set(t, t->seq ? t->seq + 1 : 0);
+        return;
+    }
+    t->seq++;
+    /* digits are text[8 .. len-2); text[7] is ':' */
+    uint8_t *d = t->text + t->len - 3;
+    while (*d == '9')
+        *d-- = '0';
+    if (*d == ':') /* all nines: one digit more */
+        dvm_chunk_tail_set(t, t->seq);
+    else
+        (*d)++;
+}
+
+dvm_err dvm_msg_encode_chunk_with_tail(dvm_buf *out, dvm_str head, dvm_str data,
+                                       const dvm_chunk_tail *t)
+{
+    /* head + the data string (both quotes) + t's text after its quote */
+    _Static_assert(DVM_CF_MIN_HEAD == sizeof k_prefix - 1 + 1 + sizeof k_data - 1,
+                   "smallest chunk head");
+    const size_t tl = t->len;
+    if (tl < 11 || tl > sizeof t->text || head.len < DVM_CF_MIN_HEAD || !head.ptr ||
+        head.ptr[head.len - 1] != '"' || (!data.ptr && data.len))
+        return DVM_ERR_INVALID;
+    /* One pass when there is room for the worst case; otherwise (or when
+     * the pass stopped at invalid UTF-8) measure exactly first, so errors
+     * and growth are those of the exact path. */
+    uint8_t *d = dvm_cf_encode_chunk(out, (const uint8_t *)head.ptr, head.len,
+                                     (const uint8_t *)data.ptr, data.len, t);
+    if (d) {
+        out->len = (size_t)(d - out->data);
+        return DVM_OK;
+    }
+    const size_t hl = head.len - 1; /* put_json_str writes the quote */
+    size_t dl = json_str_len((const uint8_t *)data.ptr, data.len);
+    if (!dl)
+        return DVM_ERR_INVALID;
+    dvm_err e = dvm_buf_reserve(out, hl + dl + tl - 1);
+    if (e)
+        return e;
+    d = put_lit(out->data + out->len, head.ptr, hl);
+    d = put_json_str(d, (const uint8_t *)data.ptr, data.len, dl);
+    dvm_cf_copy_upto32(d, t->text + 1, tl - 1);
+    out->len = (size_t)(d + tl - 1 - out->data);
+    return DVM_OK;
+}
+
+bool dvm_msg_decode_chunk_line(dvm_msg_decoder *d, const void *line, size_t len, dvm_str head,
+                               const dvm_chunk_tail *t, dvm_str *data)
+{
+    return dvm_cf_decode_chunk_line(d, line, len, (const uint8_t *)head.ptr, head.len, t, data);
 }
 
 dvm_err dvm_msg_encode(const dvm_msg *m, dvm_buf *out)

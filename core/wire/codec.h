@@ -54,7 +54,12 @@
  * Speed (the chunk hot path, bench/bench_chunk.c): strings are scanned 16
  * bytes at a time (SSE2 on x86-64, 8-byte words elsewhere; wire/jscan.h);
  * the chunk encoder checks UTF-8, finds the bytes to escape and copies in
- * one pass when the output buffer already has room for the worst case. */
+ * one pass when the output buffer already has room for the worst case. A
+ * session that keeps its job's chunk head (dvm_msg_chunk_head) and the
+ * tail of its next chunk (dvm_chunk_tail: `","seq":N}`, advanced in place)
+ * neither encodes the id nor formats or parses seq per chunk
+ * (dvm_msg_encode_chunk_with_tail, dvm_msg_decode_chunk_line; inline in
+ * the sessions through the internal wire/chunk_fast.h). */
 #ifndef DVM_WIRE_CODEC_H
 #define DVM_WIRE_CODEC_H
 
@@ -150,6 +155,64 @@ dvm_err dvm_msg_encode_chunk_with_head(dvm_buf *out, dvm_str head, dvm_str data,
 dvm_err dvm_msg_decode_chunk_tail(dvm_msg_decoder *d, const void *line, size_t len,
                                   size_t head_len, dvm_str *data, bool *has_seq,
                                   uint64_t *seq);
+
+/* The end of the chunk line with sequence number `seq`, from the data
+ * string's closing quote on, as dvm_msg_encode writes it:
+ *   `","seq":` + seq in decimal (no leading zero) + `}` + "\n"
+ * (len bytes of text; 11..26). A session keeps the one of its next chunk
+ * and advances it with dvm_chunk_tail_next (an in-place decimal
+ * increment) instead of formatting or parsing seq per chunk (see
+ * dvm_msg_encode_chunk_with_tail, dvm_msg_decode_chunk_line). seq 0 with
+ * len 0 is "none": a seq outside 1..2^53-1 (DVM_JSON_MAX_SAFE_INT). */
+typedef struct dvm_chunk_tail {
+    uint64_t seq;     /* 1..2^53-1, or 0 (none) */
+    size_t len;       /* bytes of text; 0 for none */
+    uint8_t text[32]; /* `","seq":N}\n` */
+} dvm_chunk_tail;
+
+/* Set t to the tail of seq (none when seq is 0 or above 2^53-1). */
+void dvm_chunk_tail_set(dvm_chunk_tail *t, uint64_t seq);
+
+/* Advance t to seq + 1 (none stays none; past 2^53-1 it becomes none).
+ * Same result as dvm_chunk_tail_set(t, t->seq + 1) for a seq that is not
+ * none. */
+void dvm_chunk_tail_advance(dvm_chunk_tail *t);
+
+/* dvm_chunk_tail_advance, with the common case inline: the last digit is
+ * not 9 (only a digit changes). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void dvm_chunk_tail_next(dvm_chunk_tail *t)
+{
+    /* a seq of 1..2^53-2 has len >= 11, so text[len - 3] is its last digit */
+    if (t->seq - 1 < DVM_JSON_MAX_SAFE_INT - 1 && t->text[t->len - 3] != '9') {
+        t->seq++;
+        t->text[t->len - 3]++;
+        return;
+    }
+    dvm_chunk_tail_advance(t);
+}
+
+/* dvm_msg_encode_chunk_with_head(out, head, data, true, t->seq) for a tail
+ * t kept as above: the same bytes, with the seq digits copied from t.
+ * Errors as dvm_msg_encode_chunk_with_head (DVM_ERR_INVALID also for a
+ * tail that is none); out is unchanged on error. */
+dvm_err dvm_msg_encode_chunk_with_tail(dvm_buf *out, dvm_str head, dvm_str data,
+                                       const dvm_chunk_tail *t);
+
+/* The chunk fast path for a session that knows both ends of the line it
+ * expects: true when `line` (no '\n') is exactly head + the body of a JSON
+ * string without escapes + t's text less its newline, where head is a
+ * dvm_msg_chunk_head (kept by the caller) and the body is raw bytes >=
+ * 0x20 other than '"' and '\\' forming valid UTF-8. Such a line is the
+ * chunk {id of head, data = body, seq = t->seq}: dvm_msg_decode gives
+ * exactly that, with the same *data (a view into `line`, same lifetime; d's
+ * scratch is reset and d->fast_hits counted). False when not sure (any
+ * other line, a tail that is none, len > d->max_len): nothing is changed
+ * and the caller decodes the line the general way. */
+bool dvm_msg_decode_chunk_line(dvm_msg_decoder *d, const void *line, size_t len, dvm_str head,
+                               const dvm_chunk_tail *t, dvm_str *data);
 
 /* Append the NDJSON line of m (JSON.stringify(m) + "\n" byte for byte, see
  * above) to out. Validates first: a known type, every string of the type

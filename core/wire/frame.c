@@ -46,7 +46,37 @@ static size_t strip_cr(const uint8_t *p, size_t n)
     return (n > 0 && p[n - 1] == '\r') ? n - 1 : n;
 }
 
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static dvm_err next_general(dvm_framer *f, const uint8_t **line, size_t *len);
+
 dvm_err dvm_framer_next(dvm_framer *f, const uint8_t **line, size_t *len)
+{
+    /* Hot path, checked first: nothing carried or skipped and a whole
+     * non-empty line of at most max_line bytes in the pushed bytes; handed
+     * out in place, exactly as the general loop below would. Anything
+     * else falls through to it with nothing changed. */
+    if (f->in_pos < f->in_len && (f->carry.len | f->carry_out | f->skipping) == 0) {
+        const uint8_t *p = f->in + f->in_pos;
+        const uint8_t *nl = memchr(p, '\n', f->in_len - f->in_pos);
+        if (nl) {
+            size_t seg = (size_t)(nl - p), n = strip_cr(p, seg);
+            if (n && n <= f->max_line) {
+                f->in_pos += seg + 1;
+                f->lines++;
+                *line = p;
+                *len = n;
+                return DVM_OK;
+            }
+        }
+    }
+    return next_general(f, line, len);
+}
+
+/* Everything else: carried partial lines, skipping, empty and oversize
+ * lines, the end of the pushed bytes. */
+static dvm_err next_general(dvm_framer *f, const uint8_t **line, size_t *len)
 {
     if (f->carry_out) {
         dvm_buf_reset(&f->carry);

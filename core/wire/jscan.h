@@ -1,5 +1,6 @@
-/* dvmstream — internal: fast scanning of JSON string bytes (wire module
- * only; not a public API).
+/* dvmstream — internal: fast scanning of JSON string bytes (core only:
+ * the wire module, and the sessions' fused chunk paths through
+ * wire/chunk_fast.h; not a public API).
  *
  * The chunk hot path looks at every byte of a chunk in the encoder (UTF-8
  * check, escape count, copy) and in the decoder (find the closing quote,
@@ -10,7 +11,11 @@
  * not plain, 16 bytes at a time with SSE2 (always present on x86-64) or 8
  * at a time with 64-bit word tricks elsewhere; callers handle that one byte
  * (an escape, a quote, a control byte or a multi-byte UTF-8 sequence) and
- * call again. Reads only p[0..n). */
+ * call again. Reads only p[0..n). dvm_jscan_all_plain (every byte plain?)
+ * and dvm_jscan_eq (bytes equal?) OR the blocks together and test once,
+ * for spans that nearly always pass (a chunk line's data, head and tail).
+ * Defining DVM_JSCAN_PORTABLE before the first include selects the 8-byte
+ * word versions on x86-64 too (tests compile both). */
 #ifndef DVM_WIRE_JSCAN_H
 #define DVM_WIRE_JSCAN_H
 
@@ -46,6 +51,10 @@ static inline uint64_t dvm_jscan_bad8(uint64_t w)
            ((b - ones) & ~b & highs);
 }
 
+/* Byte-at-a-time form of the plain-byte scan: the offset of the first byte
+ * of p[i..n) that is not plain (a control byte, '"', '\\' or a byte >= 0x80),
+ * or n when all are. Offsets are bytes; p is read, not kept. The tail and
+ * fallback of the word-at-a-time scans. */
 static inline size_t dvm_jscan_plain_scalar(const uint8_t *p, size_t i, size_t n)
 {
     while (i < n && dvm_jscan_is_plain(p[i]))
@@ -202,6 +211,86 @@ DVM_JSCAN_INLINE size_t dvm_jscan_plain(const uint8_t *p, size_t n)
     }
 #endif
     return dvm_jscan_plain_words(p, n);
+}
+
+/* True when every byte of p[0..n) is plain (dvm_jscan_is_plain): the same
+ * answer as dvm_jscan_plain(p, n) == n, but the blocks are OR-ed together
+ * and tested once (no early exit), for spans that are nearly always
+ * plain. p may be NULL when n == 0. Reads only p[0..n). */
+DVM_JSCAN_INLINE int dvm_jscan_all_plain(const uint8_t *p, size_t n)
+{
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        const __m128i lim = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'),
+                      bs = _mm_set1_epi8('\\');
+        __m128i acc = _mm_setzero_si128();
+        size_t i = 0;
+        for (; n - i > 16; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            acc = _mm_or_si128(acc, _mm_or_si128(_mm_cmplt_epi8(v, lim),
+                                                 _mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                                              _mm_cmpeq_epi8(v, bs))));
+        }
+        /* the last 16 bytes (overlapping bytes already seen) */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_cmplt_epi8(v, lim),
+                                             _mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                                          _mm_cmpeq_epi8(v, bs))));
+        return _mm_movemask_epi8(acc) == 0;
+    }
+#endif
+    if (n >= 8) {
+        uint64_t acc = 0, w;
+        size_t i = 0;
+        for (; n - i > 8; i += 8) {
+            memcpy(&w, p + i, 8);
+            acc |= dvm_jscan_bad8(w);
+        }
+        memcpy(&w, p + n - 8, 8); /* the last 8 (overlapping) */
+        return (acc | dvm_jscan_bad8(w)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!dvm_jscan_is_plain(p[i]))
+            return 0;
+    return 1;
+}
+
+/* True when a[0..n) and b[0..n) are equal: memcmp(a, b, n) == 0 without
+ * the library call, 16 (or 8) bytes per step, for short keys (a chunk
+ * line's head and tail). a and b may be NULL when n == 0. */
+DVM_JSCAN_INLINE int dvm_jscan_eq(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+#if defined(DVM_JSCAN_SSE2)
+    if (n >= 16) {
+        __m128i acc = _mm_setzero_si128();
+        size_t i = 0;
+        for (; n - i > 16; i += 16)
+            acc = _mm_or_si128(acc, _mm_xor_si128(
+                                        _mm_loadu_si128((const __m128i *)(const void *)(x + i)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(y + i))));
+        acc = _mm_or_si128(acc, _mm_xor_si128(
+                                    _mm_loadu_si128((const __m128i *)(const void *)(x + n - 16)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(y + n - 16))));
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xFFFF;
+    }
+#endif
+    if (n >= 8) {
+        uint64_t acc = 0, u, v;
+        size_t i = 0;
+        for (; n - i > 8; i += 8) {
+            memcpy(&u, x + i, 8);
+            memcpy(&v, y + i, 8);
+            acc |= u ^ v;
+        }
+        memcpy(&u, x + n - 8, 8);
+        memcpy(&v, y + n - 8, 8);
+        return (acc | (u ^ v)) == 0;
+    }
+    unsigned acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned)(x[i] ^ y[i]);
+    return acc == 0;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../tools/tests/spawn_run.h"
 #include "scenario.h"
 #include "sim.h"
 #include "sinks.h"
@@ -367,9 +368,8 @@ Test(sim_run, pcap_is_read_by_tshark, .timeout = 120)
     small(&sc, sets);
     char dir[] = "/tmp/dvm-sim-pcap-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    char pcap[256], out[256], cmd[1024];
+    char pcap[256];
     snprintf(pcap, sizeof pcap, "%s/sim.pcap", dir);
-    snprintf(out, sizeof out, "%s/tshark.txt", dir);
     sim_file_sinks fs;
     cr_assert_eq(sim_file_sinks_open(&fs, NULL, pcap, NULL, false), DVM_OK, "%s", fs.error);
     sim_sinks sinks = sim_file_sinks_get(&fs);
@@ -378,12 +378,12 @@ Test(sim_run, pcap_is_read_by_tshark, .timeout = 120)
     cr_assert_eq(sim_run(&sc, &sinks, &s, err, sizeof err), DVM_OK, "%s", err);
     cr_assert_eq(sim_file_sinks_close(&fs), 0, "%s", fs.error);
     /* tshark must parse it: hosts, ports and the NDJSON payloads */
-    snprintf(cmd, sizeof cmd,
-             "tshark -r '%s' -Y 'tcp.len > 0' -T fields -e ip.src -e ip.dst -e tcp.srcport -e tcp.payload > '%s' 2>&1",
-             pcap, out);
-    int rc = system(cmd);
-    cr_assert_eq(rc, 0, "tshark failed (is it installed? ci/setup installs it)");
-    char *txt = file_text(out);
+    /* bounded (spawn_run.h: killed after 30 s), no shell */
+    char *const fields[] = {"tshark", "-r", pcap, "-Y", "tcp.len > 0", "-T", "fields", "-e", "ip.src", "-e",
+                            "ip.dst", "-e", "tcp.srcport", "-e", "tcp.payload", NULL};
+    spawn_result r = spawn_run(NULL, fields);
+    cr_assert_eq(r.code, 0, "tshark failed (is it installed? ci/setup installs it): %s", r.err);
+    const char *txt = r.out;
     cr_assert_not_null(strstr(txt, "10.128."), "customer addresses missing: %.300s", txt);
     cr_assert_not_null(strstr(txt, "10.1.0."), "provider addresses missing");
     /* hex of {"type":"request" */
@@ -391,13 +391,13 @@ Test(sim_run, pcap_is_read_by_tshark, .timeout = 120)
     /* hex of {"type":"chunk" */
     cr_assert_not_null(strstr(txt, "7b2274797065223a226368756e6b22"), "no chunk payload");
     /* tshark's TCP analysis finds no sequence problems in our streams */
-    snprintf(cmd, sizeof cmd, "tshark -r '%s' -Y 'tcp.analysis.flags && !tcp.analysis.window_update' > '%s' 2>/dev/null",
-             pcap, out);
-    cr_assert_eq(system(cmd), 0);
-    txt = file_text(out);
-    cr_assert_eq(strlen(txt), 0, "tshark reports TCP problems: %.400s", txt);
+    char *const analysis[] = {"tshark", "-r", pcap, "-Y", "tcp.analysis.flags && !tcp.analysis.window_update", NULL};
+    spawn_result an = spawn_run(NULL, analysis);
+    cr_assert_eq(an.code, 0, "%s", an.err);
+    cr_assert_eq(strlen(an.out), 0, "tshark reports TCP problems: %.400s", an.out);
+    spawn_result_free(&r);
+    spawn_result_free(&an);
     unlink(pcap);
-    unlink(out);
     rmdir(dir);
 }
 

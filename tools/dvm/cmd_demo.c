@@ -1,6 +1,7 @@
 /* dvm demo: a mint, an agent and a customer on 127.0.0.1, one paid job
  * streamed to the terminal, then a summary; everything it started is
  * stopped by pid. */
+#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,14 @@
 
 #define DEMO_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 15000
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
 
 enum { P_MINT, P_AGENT, P_CUST, NPROC };
 static const char *const pname[NPROC] = {"mint", "agent", "customer"};
@@ -353,9 +362,8 @@ int dvm_cmd_demo(int argc, char **argv)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
 
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
-    if (system(cmd) != 0)
+    /* remove the temporary directory (depth first, links not followed; no shell) */
+    if (nftw(d->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "demo: could not remove %s\n", d->dir);
 
     uint64_t total_ms = (uv_hrtime() - t_start) / 1000000;

@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "live/agent_live.h"
 #include "live/buyer.h"
+#include "live/term.h"
 #include "live/wallet_client.h"
 
 struct lcust {
@@ -26,13 +28,14 @@ struct lcust {
     size_t output_len;
     uint64_t chunks, sats_paid, total_sats;
     bool last_nl;
+    bool tty; /* out is a terminal: control characters neutralised (term.h) */
 };
 
 static void on_chunk(void *ud, const char *data, size_t len)
 {
     struct lcust *c = ud;
     if (!c->cfg->json && len) {
-        fwrite(data, 1, len, c->out);
+        dvm_term_write(c->out, data, len, c->tty);
         fflush(c->out);
         c->last_nl = data[len - 1] == '\n';
     }
@@ -103,6 +106,7 @@ int dvm_customer_live_run(const dvm_customer_cfg *cfg, const char *input, size_t
         return DVM_CUSTOMER_EXIT_FAILURE;
     c->cfg = cfg;
     c->out = out;
+    c->tty = isatty(fileno(out));
     c->last_nl = true;
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -31,7 +31,10 @@ enum {
 /* Run one job: `input` (input_len bytes) to the provider of cfg->peer.
  * Text goes to `out` as it streams (or, with cfg->json, one JSON summary
  * {"job_id","provider","output","chunks","sats_paid","total_sats","ms"} at
- * the end); status lines to `log`. Returns an exit code above. */
+ * the end); status lines to `log`. When `out` is a terminal, control
+ * characters in the provider's text other than newline and tab (C0, DEL,
+ * C1) are written as U+FFFD; to a pipe or file the text is exact. Returns
+ * an exit code above. */
 int dvm_customer_live_run(const dvm_customer_cfg *cfg, const char *input, size_t input_len, FILE *out,
                           const dvm_log *log);
 

@@ -27,6 +27,8 @@ typedef struct dvm_log_field {
     uint64_t u;
 } dvm_log_field;
 
+/* A string field `k`=`v` for dvm_log_event (both borrowed until the call
+ * returns; NULL v logs ""). Use through DVM_LS. */
 static inline dvm_log_field dvm_log_str(const char *k, const char *v)
 {
     dvm_log_field f = {k, v ? v : "", 0};

@@ -231,6 +231,8 @@ const dvm_opt dvm_agent_opts[] = {
     STR("processor", "DVM_PROCESSOR", dvm_agent_cfg, processor, "builtin", NULL,
         "builtin | exec:CMD | ollama[:MODEL] | http:URL"),
     STR("model", "OLLAMA_MODEL", dvm_agent_cfg, model, "llama3.2", "llama3.2", "model for ollama (and http)"),
+    U64("stall-timeout", "DVM_STALL_TIMEOUT", dvm_agent_cfg, stall_timeout, "30000", 100, 3600000, NULL,
+        "ms without a byte from the ollama/http model server before the job fails"),
     STR("listen", "DVM_LISTEN", dvm_agent_cfg, listen, "127.0.0.1:0", NULL, "HOST:PORT to accept customers on"),
     U64("max-jobs", "MAX_JOBS", dvm_agent_cfg, max_jobs, "3", 1, 10000, "3", "concurrent jobs (one counter)"),
     U64("sats-per-chunk", "SATS_PER_CHUNK", dvm_agent_cfg, sats_per_chunk, "1", 1, 1000000, "1",

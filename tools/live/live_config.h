@@ -64,6 +64,7 @@ typedef struct dvm_agent_cfg {
     uint64_t kind;               /* DVM_KIND */
     const char *processor;       /* builtin | exec:CMD | ollama[:MODEL] | http:URL */
     const char *model;           /* OLLAMA_MODEL */
+    uint64_t stall_timeout;      /* DVM_STALL_TIMEOUT, ms (ollama, http processors) */
     const char *listen;          /* HOST:PORT */
     uint64_t max_jobs;           /* MAX_JOBS */
     uint64_t sats_per_chunk;     /* SATS_PER_CHUNK, sats */

@@ -27,6 +27,7 @@ struct dvm_proc {
     uint32_t chunks;
     double rate;
     uint32_t connect_timeout_ms;
+    uint32_t stall_timeout_ms; /* ollama, http: see dvm_proc_opts */
     dvm_uvcurl *curl; /* ollama, http */
 };
 
@@ -82,6 +83,10 @@ struct dvm_proc_job {
     bool saw_done, saw_finish, in_multi;
     char errbody[DVM_PROC_STDERR_TAIL];
     size_t errbody_len;
+    size_t errbody_total; /* error body bytes read, at most DVM_PROC_MAX_ERROR_BODY */
+    uv_timer_t stall;     /* fires when no byte came for stall_timeout_ms */
+    bool stall_open;      /* stall timer initialised (closed by teardown) */
+    uint64_t last_rx_ms;  /* uv_now of the last response byte (or start, resume) */
 };
 
 /* Allocate a job with the base fields set and its drain timer open. */

@@ -2,6 +2,7 @@
  * (see processor.h); the HTTP kinds are in processor_http.c. */
 #include "live/proc_internal.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -785,6 +786,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
     p->chunks = opts->chunks ? opts->chunks : DVM_BUILTIN_DEFAULT_CHUNKS;
     p->rate = opts->rate > 0 ? opts->rate : 0;
     p->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000;
+    p->stall_timeout_ms = opts->stall_timeout_ms;
     char name[512];
     if (strcmp(spec, "builtin") == 0) {
         p->kind = DVM_PROC_BUILTIN;
@@ -844,6 +846,25 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
         goto fail;
     }
     if (p->kind == DVM_PROC_OLLAMA || p->kind == DVM_PROC_HTTP) {
+        if (!p->stall_timeout_ms) {
+            const char *v = getenv("DVM_STALL_TIMEOUT");
+            if (v && *v) {
+                char *end;
+                errno = 0;
+                unsigned long long x = strtoull(v, &end, 10);
+                if (*v < '0' || *v > '9' || errno || *end || x < DVM_PROC_MIN_STALL_MS || x > DVM_PROC_MAX_STALL_MS) {
+                    seterr(err, errlen, "environment variable DVM_STALL_TIMEOUT: expected ms in %u..%u, got '%s'",
+                           DVM_PROC_MIN_STALL_MS, DVM_PROC_MAX_STALL_MS, v);
+                    goto fail;
+                }
+                p->stall_timeout_ms = (uint32_t)x;
+            } else
+                p->stall_timeout_ms = DVM_PROC_DEFAULT_STALL_MS;
+        } else if (p->stall_timeout_ms < DVM_PROC_MIN_STALL_MS || p->stall_timeout_ms > DVM_PROC_MAX_STALL_MS) {
+            seterr(err, errlen, "stall timeout %u ms out of %u..%u", p->stall_timeout_ms, DVM_PROC_MIN_STALL_MS,
+                   DVM_PROC_MAX_STALL_MS);
+            goto fail;
+        }
         if (!p->url || !p->model) {
             seterr(err, errlen, "out of memory");
             goto fail;

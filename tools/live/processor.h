@@ -32,6 +32,7 @@
 #define DVM_PROC_MAX_INPUT (1u << 20)    /* job input, bytes */
 #define DVM_PROC_MAX_LINE (1u << 20)     /* one NDJSON / SSE line from a model server */
 #define DVM_PROC_STDERR_TAIL 512         /* bytes of stderr quoted in an exec error */
+#define DVM_PROC_MAX_ERROR_BODY (64u << 10) /* bytes of an HTTP error body read (its tail is quoted) */
 
 typedef enum dvm_proc_kind {
     DVM_PROC_BUILTIN = 1,
@@ -54,7 +55,19 @@ typedef struct dvm_proc_opts {
     const char *api_key;
     /* HTTP connect timeout in ms (0 = 10000). */
     uint32_t connect_timeout_ms;
+    /* ollama, http: stall timeout in ms. A job whose model server sends no
+     * response byte for this long while the job reads (from the request
+     * on; time the transfer is paused because the customer has not paid
+     * does not count) fails with "KIND: no data from URL for N ms (model
+     * server stalled)". 0 = $DVM_STALL_TIMEOUT (ms, 100..3600000), then
+     * DVM_PROC_DEFAULT_STALL_MS. There is no bound on a job's total time:
+     * a model that keeps streaming is never cut off. */
+    uint32_t stall_timeout_ms;
 } dvm_proc_opts;
+
+#define DVM_PROC_DEFAULT_STALL_MS 30000 /* below the customer's 60 s silence timeout */
+#define DVM_PROC_MIN_STALL_MS 100
+#define DVM_PROC_MAX_STALL_MS 3600000
 
 #define DVM_BUILTIN_DEFAULT_CHUNKS 60
 
@@ -76,7 +89,9 @@ typedef struct dvm_proc_cbs {
  * "http:URL") and build a processor bound to `loop`. `opts` may be NULL
  * (defaults) and is copied (strings too). Returns 0, or -1 with a one-line
  * reason in err[0..errlen) for an unknown kind, an empty or badly quoted
- * command, or a URL that is not http(s). Free with dvm_proc_free after all
+ * command, a URL that is not http(s), or (http kinds) a stall timeout out
+ * of DVM_PROC_MIN_STALL_MS..DVM_PROC_MAX_STALL_MS or a $DVM_STALL_TIMEOUT
+ * that is not such a number. Free with dvm_proc_free after all
  * its jobs ended or were cancelled. */
 int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts,
                  dvm_proc **out, char *err, size_t errlen);

@@ -6,7 +6,9 @@
  *   http    POST URL/v1/chat/completions {"model","messages","stream":true};
  *           the response is server-sent events, each "data:" line a JSON
  *           chunk whose choices[0].delta.content is a chunk, "data: [DONE]"
- *           ends the job (OpenAI chat completions streaming). */
+ *           ends the job (OpenAI chat completions streaming).
+ * Both: a server that sends nothing for the stall timeout (while the job
+ * reads) fails the job (see dvm_proc_opts.stall_timeout_ms). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,15 +117,45 @@ static bool feed_lines(dvm_proc_job *j, const char *data, size_t n)
     }
 }
 
+/* The stall timer: armed for stall_timeout_ms from the start, checked
+ * against last_rx_ms (set by every response byte, so the hot path does no
+ * timer work) and re-armed for what is left. While the transfer is paused
+ * because the customer owes a payment (throttled) nothing is expected from
+ * the server, so that time does not count. */
+static void stall_check(uv_timer_t *t)
+{
+    dvm_proc_job *j = t->data;
+    if (j->dead || j->error || !j->in_multi)
+        return;
+    uint64_t now = uv_now(j->p->loop), lim = j->p->stall_timeout_ms;
+    if (j->throttled)
+        j->last_rx_ms = now;
+    uint64_t idle = now - j->last_rx_ms;
+    if (idle < lim) {
+        uv_timer_start(&j->stall, stall_check, lim - idle, 0);
+        return;
+    }
+    dvm_uvcurl_remove(j->p->curl, j->easy);
+    j->in_multi = false;
+    proc_fail(j, "%s: no data from %s for %u ms (model server stalled)", kind_name(j), j->p->url,
+              j->p->stall_timeout_ms);
+}
+
 static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     dvm_proc_job *j = ud;
     size_t n = size * nmemb;
     if (j->dead || j->error)
         return 0; /* abort the transfer */
+    j->last_rx_ms = uv_now(j->p->loop);
     if (!j->http_status)
         curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->http_status);
     if (j->http_status >= 300) { /* keep the tail of the error body */
+        if (n > DVM_PROC_MAX_ERROR_BODY - j->errbody_total) {
+            j->errbody_total = DVM_PROC_MAX_ERROR_BODY + 1; /* cut off: http_done reports the status */
+            return 0;
+        }
+        j->errbody_total += n;
         for (size_t i = 0; i < n; i++) {
             char c = ptr[i];
             if (c == '\n' || c == '\r' || c == '\t')
@@ -138,11 +170,14 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (j->saw_done)
-        return n;
     if (j->throttled)
         return CURL_WRITEFUNC_PAUSE;
-    return feed_lines(j, ptr, n) ? n : 0;
+    if (!feed_lines(j, ptr, n))
+        return 0;
+    /* At done the job is complete: end the transfer now (curl reports a
+     * write error, http_done finishes the job) instead of waiting for the
+     * server to close; what follows done is not read. */
+    return j->saw_done ? 0 : n;
 }
 
 static void http_done(void *ud, CURL *easy, CURLcode res)
@@ -150,20 +185,27 @@ static void http_done(void *ud, CURL *easy, CURLcode res)
     (void)easy;
     dvm_proc_job *j = ud;
     j->in_multi = false;
+    if (j->stall_open)
+        uv_timer_stop(&j->stall);
     if (j->dead || j->error)
         return;
     long status = 0;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (res != CURLE_OK) {
+    if (j->saw_done) { /* ended by http_write at done (see there) */
+        proc_finish(j);
+        return;
+    }
+    bool cut = j->errbody_total > DVM_PROC_MAX_ERROR_BODY;
+    if (res != CURLE_OK && !cut) {
         proc_fail(j, "%s: %s (%s)", kind_name(j), curl_easy_strerror(res), j->p->url);
         return;
     }
     if (status >= 300 || status < 200) {
-        proc_fail(j, "%s: HTTP %ld from %s%s%.*s", kind_name(j), status, j->p->url, j->errbody_len ? ": " : "",
-                  (int)j->errbody_len, j->errbody);
+        proc_fail(j, "%s: HTTP %ld from %s%s%.*s%s", kind_name(j), status, j->p->url, j->errbody_len ? ": " : "",
+                  (int)j->errbody_len, j->errbody, cut ? " (error body cut off after 64 KiB)" : "");
         return;
     }
-    if (!j->saw_done && dvm_framer_pending(&j->lines)) /* last line without a newline */
+    if (dvm_framer_pending(&j->lines)) /* last line without a newline */
         (void)feed_lines(j, "\n", 1);
     if (j->error)
         return;
@@ -175,8 +217,10 @@ static void http_done(void *ud, CURL *easy, CURLcode res)
 
 static void http_throttle(dvm_proc_job *j, bool on)
 {
-    if (!on && j->in_multi)
+    if (!on && j->in_multi) {
+        j->last_rx_ms = uv_now(j->p->loop); /* the stall clock restarts */
         curl_easy_pause(j->easy, CURLPAUSE_CONT);
+    }
 }
 
 static void http_teardown(dvm_proc_job *j)
@@ -184,6 +228,11 @@ static void http_teardown(dvm_proc_job *j)
     if (j->in_multi) {
         dvm_uvcurl_remove(j->p->curl, j->easy);
         j->in_multi = false;
+    }
+    if (j->stall_open) {
+        j->stall_open = false;
+        uv_timer_stop(&j->stall);
+        uv_close((uv_handle_t *)&j->stall, proc_handle_closed);
     }
 }
 
@@ -232,5 +281,11 @@ int proc_http_start(dvm_proc_job *j, char *err, size_t errlen)
         return -1;
     }
     j->in_multi = true;
+    uv_timer_init(p->loop, &j->stall);
+    j->stall.data = j;
+    j->handles++;
+    j->stall_open = true;
+    j->last_rx_ms = uv_now(p->loop);
+    uv_timer_start(&j->stall, stall_check, p->stall_timeout_ms, 0);
     return 0;
 }

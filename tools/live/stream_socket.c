@@ -1,6 +1,7 @@
 /* dvmstream — the local stream socket: publisher and `dvm tail` client
  * (see stream_socket.h; seeds/local-unix-socket-streaming.md). */
 #include "live/stream_socket.h"
+#include "live/term.h"
 #include "wire/frame.h"
 
 #include <errno.h>
@@ -267,6 +268,7 @@ struct tail {
     const char *path;
     dvm_tail_opts o;
     FILE *out, *log;
+    bool tty; /* out is a terminal: control characters neutralised (term.h) */
     uint32_t delay;
     bool pipe_open, connected, stopping, said_waiting;
     dvm_framer lines; /* NDJSON lines, DVM_STREAM_MAX_LINE each */
@@ -318,7 +320,7 @@ static void emit_line(struct tail *t, const char *s, size_t n)
     if (n == 0)
         return;
     if (!t->o.text_only) {
-        fwrite(s, 1, n, t->out);
+        dvm_term_write(t->out, s, n, t->tty);
         fputc('\n', t->out);
         fflush(t->out);
         return;
@@ -332,7 +334,7 @@ static void emit_line(struct tail *t, const char *s, size_t n)
         d = tx;
     }
     if (json_is_string(d)) {
-        fwrite(json_string_value(d), 1, json_string_length(d), t->out);
+        dvm_term_write(t->out, json_string_value(d), json_string_length(d), t->tty);
         fflush(t->out);
     }
     json_decref(o);
@@ -431,6 +433,7 @@ int dvm_stream_tail_run(const char *path, const dvm_tail_opts *opts, FILE *out, 
     t->delay = t->o.backoff_min_ms;
     t->path = path;
     t->out = out;
+    t->tty = isatty(fileno(out));
     t->log = log;
     uv_loop_init(&t->loop);
     uv_timer_init(&t->loop, &t->retry);

@@ -61,7 +61,9 @@ typedef struct dvm_tail_opts {
  * (delay doubling from backoff_min to backoff_max) whenever the socket is
  * missing or the agent goes away. Status lines go to `log` (may be NULL).
  * Lines over DVM_STREAM_MAX_LINE and, with text_only, lines that are not
- * the expected JSON are skipped. Returns the exit code (0). */
+ * the expected JSON are skipped. When `out` is a terminal, control
+ * characters in what is printed are written as U+FFFD (live/term.h).
+ * Returns the exit code (0). */
 int dvm_stream_tail_run(const char *path, const dvm_tail_opts *opts, FILE *out, FILE *log);
 
 #endif

@@ -85,8 +85,10 @@ dvm_err dvm_wallet_client_open(const char *mint_url, const char *db_path, long t
         return DVM_ERR_STATE;
     }
     dvm_wallet_client *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
         return DVM_ERR_NOMEM;
+    }
     w->rng.fill = sodium_fill;
     w->max_array = DVM_WALLET_MAX_OUTPUTS;
     dvm_err e = dvm_mint_client_new(mint_url, timeout_ms, &w->http);

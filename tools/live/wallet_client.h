@@ -66,9 +66,18 @@ typedef struct dvm_wallet_balance {
 
 /* Open the wallet database `db_path` (created if absent) for the mint at
  * `mint_url`. Does not contact the mint (keysets load on first use).
- * timeout_ms bounds each HTTP request (0 = 30000). */
+ * timeout_ms bounds each HTTP request (0 = 30000). On success *out owns a
+ * client (free with dvm_wallet_client_close); on failure *out is NULL and
+ * err[0..errlen) holds a one-line reason: DVM_ERR_INVALID (bad mint URL),
+ * DVM_ERR_NOMEM, DVM_ERR_STATE (libsodium, or the database cannot be
+ * opened or migrated). */
 dvm_err dvm_wallet_client_open(const char *mint_url, const char *db_path, long timeout_ms,
                                dvm_wallet_client **out, char *err, size_t errlen);
+
+/* Close the database and free the client and everything it loaded
+ * (keysets: pointers from dvm_wallet_client_keysets become invalid). Every
+ * commit already returned is durable (see _set_sync); nothing is sent to
+ * the mint. Operations left open stay open for _recover. NULL is ignored. */
 void dvm_wallet_client_close(dvm_wallet_client *w);
 
 /* The mint URL (no trailing '/'). */
@@ -88,6 +97,10 @@ dvm_err dvm_wallet_client_load_keysets(dvm_wallet_client *w);
  * policy (cashu/policy.h dvm_pay_policy_add_keyset). Loads if needed. */
 dvm_err dvm_wallet_client_keysets(dvm_wallet_client *w, const dvm_keyset **ks, size_t *n);
 
+/* Sums, in sats, of this mint's proofs in the store by state, into *b
+ * (zeroed first). Reads the database only (no request to the mint; the
+ * sums are face values, before any input fees). DVM_ERR_STATE (with
+ * _last_error) if the database cannot be read. */
 dvm_err dvm_wallet_client_balance(dvm_wallet_client *w, dvm_wallet_balance *b);
 
 /* NUT-04: quote `amount` sats, poll the quote until PAID (at most
@@ -142,6 +155,10 @@ typedef void (*dvm_wallet_split_progress_fn)(void *ctx, size_t done, size_t n_to
 void dvm_wallet_client_on_split_progress(dvm_wallet_client *w, dvm_wallet_split_progress_fn fn,
                                          void *ctx);
 
+/* Free the array of n tokens from dvm_wallet_client_split (each token's
+ * proofs and strings, then the array). Only memory: the proofs' states in
+ * the store do not change (mark them sent or release them first). NULL is
+ * ignored. */
 void dvm_wallet_tokens_free(dvm_token *tokens, size_t n);
 
 /* RESERVED -> SENT (handed to a peer) for t's proofs. */
@@ -203,6 +220,9 @@ typedef enum dvm_wallet_sync {
     DVM_WALLET_SYNC_NORMAL = 1,
 } dvm_wallet_sync;
 
+/* Set the commit durability of this client (see dvm_wallet_sync above):
+ * DVM_OK, DVM_ERR_INVALID for an unknown mode, DVM_ERR_STATE if SQLite
+ * refuses the PRAGMA. */
 dvm_err dvm_wallet_client_set_sync(dvm_wallet_client *w, dvm_wallet_sync mode);
 
 /* Claim every INCOMING proof of this mint by swapping it into new proofs of

@@ -252,6 +252,21 @@ static inline void lp_signal(lp *p, int sig)
         kill(p->pid, sig);
 }
 
+/* Forget an exited process: close its pipes, free its slot. */
+static inline void lp_forget(lp *p)
+{
+    for (int i = 0; i < LP_MAX; i++)
+        if (lp_all[i] == p)
+            lp_all[i] = NULL;
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
+    if (p->in_fd >= 0)
+        close(p->in_fd);
+    free(p);
+}
+
 /* Kill every process still running (SIGKILL, by pid) and reap it. */
 static inline void lp_kill_all(void)
 {
@@ -263,38 +278,53 @@ static inline void lp_kill_all(void)
             kill(p->pid, SIGKILL);
             waitpid(p->pid, NULL, 0);
         }
-        if (p->out_fd >= 0)
-            close(p->out_fd);
-        if (p->err_fd >= 0)
-            close(p->err_fd);
-        if (p->in_fd >= 0)
-            close(p->in_fd);
-        free(p);
-        lp_all[i] = NULL;
+        lp_forget(p);
     }
 }
 
-/* A mint on 127.0.0.1 (port 0 unless `port`), db in dir. URL into url. */
+/* Retries of a mint restarted on a fixed port (see lp_start_mint). */
+#define LP_REBIND_MS 10000
+#define LP_REBIND_PAUSE_MS 100
+
+/* A mint on 127.0.0.1 (port 0 unless `port`), db in dir. URL into url.
+ *
+ * `port` != 0 restarts a mint on the port it had, so the mint URL inside
+ * tokens and wallets stays valid. The port can be briefly taken meanwhile:
+ * Linux may hand it to another process's outgoing connection as its
+ * ephemeral local port (other test binaries run in parallel), and such a
+ * socket, bound without SO_REUSEADDR, makes the mint's bind fail with
+ * EADDRINUSE. Those holders are short-lived, so when the mint exits before
+ * listening on a fixed port the start is retried every LP_REBIND_PAUSE_MS
+ * for at most LP_REBIND_MS, then the test fails naming the port. */
 static inline lp *lp_start_mint(const char *dir, uint16_t port, char *url, size_t cap)
 {
     char db[512], listen[64];
     snprintf(db, sizeof db, "--db=%s/mint.db", dir);
     snprintf(listen, sizeof listen, "--listen=127.0.0.1:%u", port);
-    lp *m = lp_start("mint", "mint", listen, db, NULL);
-    uint64_t end = lp_now_ms() + 10000;
-    const char *pre = "listening on ";
-    while (lp_now_ms() < end) {
-        lp_pump(m, 50);
-        char *s = strstr(m->out, pre);
-        if (s && strchr(s, '\n')) {
-            s += strlen(pre);
-            size_t n = strcspn(s, "\n");
-            snprintf(url, cap, "%.*s", (int)n, s);
-            return m;
+    uint64_t give_up = lp_now_ms() + LP_REBIND_MS;
+    for (int attempt = 1;; attempt++) {
+        lp *m = lp_start("mint", "mint", listen, db, NULL);
+        uint64_t end = lp_now_ms() + 10000;
+        const char *pre = "listening on ";
+        while (lp_now_ms() < end) {
+            lp_pump(m, 50);
+            char *s = strstr(m->out, pre);
+            if (s && strchr(s, '\n')) {
+                s += strlen(pre);
+                size_t n = strcspn(s, "\n");
+                snprintf(url, cap, "%.*s", (int)n, s);
+                return m;
+            }
+            if (lp_wait_exit(m, 0) != -1)
+                break; /* exited before listening */
         }
+        cr_assert(m->exited, "mint did not start within 10 s: %s", m->errlog);
+        cr_assert(port != 0 && lp_now_ms() < give_up, "mint did not start (attempt %d, port %u): %s", attempt,
+                  port, m->errlog);
+        lp_forget(m);
+        struct timespec ts = {0, LP_REBIND_PAUSE_MS * 1000000L};
+        nanosleep(&ts, NULL);
     }
-    cr_assert_fail("mint did not start: %s", m->errlog);
-    return NULL;
 }
 
 /* An agent with --log-json; extra flags after dir; its address into addr. */

@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 
+#include "spawn_run.h"
+
 #define MP_MAX_PROCS 8
 
 struct mint_proc {
@@ -102,10 +104,9 @@ static inline void mp_kill_all(void)
         }
 }
 
-/* Start `dvm mint --listen 127.0.0.1:0 --db DB --quiet [extra...]`
- * (extra NULL-terminated, may be NULL). Reads the port within 10 s. */
-static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
-                                 const char *const *extra)
+/* One start of `dvm mint`; true when it listens, false when it exited
+ * before (reaped). See mp_start_port. */
+static inline bool mp_try_start(struct mint_proc *m, const char *db, int port, const char *const *extra)
 {
     char dbcopy[sizeof m->db];
     snprintf(dbcopy, sizeof dbcopy, "%s", db); /* db may alias m->db */
@@ -162,7 +163,14 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
         if (poll(&p, 1, left) <= 0)
             continue;
         ssize_t r = read(fds[0], buf + n, sizeof buf - 1 - n);
-        cr_assert(r > 0, "dvm mint exited before listening");
+        if (r <= 0) { /* exited before listening (bind failed?) */
+            close(fds[0]);
+            int st = mp_wait(pid, 10000);
+            cr_assert(st != -1, "dvm mint closed its stdout but did not exit");
+            mp_untrack(pid);
+            m->pid = 0;
+            return false;
+        }
         n += (size_t)r;
     }
     close(fds[0]);
@@ -172,6 +180,37 @@ static inline void mp_start_port(struct mint_proc *m, const char *db, int port,
     m->port = atoi(at + strlen(pfx));
     cr_assert(m->port > 0 && m->port < 65536);
     snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d", m->port);
+    return true;
+}
+
+/* Retries of a mint restarted on a fixed port (see mp_start_port). */
+#define MP_REBIND_MS 10000
+#define MP_REBIND_PAUSE_MS 100
+
+/* Start `dvm mint --listen 127.0.0.1:PORT --db DB --quiet [extra...]`
+ * (extra NULL-terminated, may be NULL; port 0: any free port). Reads the
+ * port within 10 s.
+ *
+ * port != 0 restarts a mint on the port it had, so the mint URL inside
+ * tokens and wallets stays valid. The port can be briefly taken meanwhile:
+ * Linux may hand it to another process's outgoing connection as its
+ * ephemeral local port (other test binaries run in parallel), and such a
+ * socket, bound without SO_REUSEADDR, makes the mint's bind fail with
+ * EADDRINUSE. Those holders are short-lived, so a mint that exits before
+ * listening on a fixed port is started again every MP_REBIND_PAUSE_MS for
+ * at most MP_REBIND_MS; then the test fails naming the port. */
+static inline void mp_start_port(struct mint_proc *m, const char *db, int port, const char *const *extra)
+{
+    uint64_t give_up = mp_now_ms() + MP_REBIND_MS;
+    for (int attempt = 1;; attempt++) {
+        if (mp_try_start(m, db, port, extra))
+            return;
+        cr_assert(port != 0 && mp_now_ms() < give_up,
+                  "dvm mint exited before listening (attempt %d, port %d; stderr: %s)", attempt, port,
+                  mp_stderr_path ? mp_stderr_path : "not captured");
+        struct timespec ts = {0, MP_REBIND_PAUSE_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static inline void mp_start(struct mint_proc *m, const char *db, const char *const *extra)
@@ -285,73 +324,26 @@ static inline long mp_code(json_t *reply)
 
 /* ---- running dvm --------------------------------------------------------- */
 
-/* Run dvm with argv (NULL-terminated, without the program), env extra
+/* Run prog with args (NULL-terminated, without the program), env extra
  * "NAME=VALUE" entries (NULL-terminated or NULL), stdin from `in` (may be
- * NULL); capture stdout into out (cap bytes). Returns the exit code (-1 on
- * signal/timeout). Bounded by 60 s. */
+ * NULL); capture stdout into out (cap bytes; stderr is passed on to ours).
+ * Returns the exit code, -1 when a signal ended it. Bounded by 60 s
+ * (spawn_run.h: killed, and the test fails). */
 static inline int mp_exec(const char *prog, const char *const *args, const char *const *env,
                           const char *in, char *out, size_t cap)
 {
-    int po[2], pi[2];
-    cr_assert_eq(pipe(po), 0);
-    cr_assert_eq(pipe(pi), 0);
     const char *argv[32];
     int k = 0;
     argv[k++] = prog;
     for (int i = 0; args[i] && k < 31; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(po[1], 1);
-        dup2(pi[0], 0);
-        close(po[0]);
-        close(po[1]);
-        close(pi[0]);
-        close(pi[1]);
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    mp_track(pid);
-    close(po[1]);
-    close(pi[0]);
-    if (in) {
-        ssize_t w = write(pi[1], in, strlen(in));
-        (void)w;
-    }
-    close(pi[1]);
-    size_t n = 0;
-    uint64_t end = mp_now_ms() + 60000;
-    for (;;) {
-        int left = (int)(end - mp_now_ms());
-        if (left <= 0)
-            break;
-        struct pollfd p = {po[0], POLLIN, 0};
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        char tmp[4096];
-        ssize_t r = read(po[0], tmp, sizeof tmp);
-        if (r <= 0)
-            break;
-        size_t c = (size_t)r;
-        if (c > cap - 1 - n)
-            c = cap - 1 - n;
-        memcpy(out + n, tmp, c);
-        n += c;
-    }
-    out[n] = '\0';
-    close(po[0]);
-    int st = mp_wait(pid, 10000);
-    if (st == -1) {
-        kill(pid, SIGKILL);
-        mp_wait(pid, 5000);
-    }
-    mp_untrack(pid);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    spawn_result r = spawn_run_env(in, (char *const *)argv, env, 60000);
+    snprintf(out, cap, "%s", r.out);
+    fputs(r.err, stderr);
+    int code = r.code >= 128 ? -1 : r.code;
+    spawn_result_free(&r);
+    return code;
 }
 
 static inline int mp_run(const char *const *args, const char *const *env, const char *in,
@@ -366,10 +358,8 @@ static inline void mp_fini(void)
     mp_kill_all();
     const char *d = mp_tmpdir();
     if (strncmp(d, "/tmp/dvmtest-", 13) == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-        int r = system(cmd);
-        (void)r;
+        if (!spawn_rm_rf(d))
+            fprintf(stderr, "could not remove %s\n", d);
     }
 }
 

@@ -18,7 +18,7 @@
 #define VECTORS "fixtures/vectors/cashu/nut-00-tokens.json"
 
 /* Run dvm with args (NULL-terminated after "dvm") and `input` on stdin. */
-static run dvm(const char *input, const char *const *args)
+static spawn_result dvm(const char *input, const char *const *args)
 {
     const char *dir = getenv("DVM_BIN");
     cr_assert_not_null(dir, "DVM_BIN is not set");
@@ -43,7 +43,7 @@ static json_t *vectors(void)
     return v;
 }
 
-static json_t *parse_out(const run *r)
+static json_t *parse_out(const spawn_result *r)
 {
     json_error_t e;
     json_t *j = json_loads(r->out, 0, &e);
@@ -51,7 +51,7 @@ static json_t *parse_out(const run *r)
     return j;
 }
 
-static void assert_one_line_reason(const run *r, const char *needle)
+static void assert_one_line_reason(const spawn_result *r, const char *needle)
 {
     cr_assert_gt(strlen(r->err), 0, "no reason on stderr");
     char *nl = strchr(r->err, '\n');
@@ -77,7 +77,7 @@ Test(cli_token, decode_vectors_to_json)
         const json_t *c = json_array_get(valid, i);
         const char *tok = json_string_value(json_object_get(c, "token"));
         const json_t *x = json_object_get(c, "expect");
-        run r = DVM(NULL, "token", "decode", tok);
+        spawn_result r = DVM(NULL, "token", "decode", tok);
         cr_assert_eq(r.code, 0, "%s: exit %d: %s", tok, r.code, r.err);
         cr_assert_str_empty(r.err);
         json_t *j = parse_out(&r);
@@ -103,7 +103,7 @@ Test(cli_token, decode_vectors_to_json)
         }
         cr_assert_eq(json_integer_value(json_object_get(j, "amount")), sum);
         json_decref(j);
-        run_free(&r);
+        spawn_result_free(&r);
     }
     json_decref(v);
 }
@@ -115,14 +115,14 @@ Test(cli_token, decode_from_stdin)
         json_string_value(json_object_get(json_array_get(json_object_get(v, "valid"), 3), "token"));
     char *in = malloc(strlen(tok) + 8);
     sprintf(in, "  %s\n", tok);
-    run r = DVM(in, "token", "decode", "--compact", "-");
+    spawn_result r = DVM(in, "token", "decode", "--compact", "-");
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_eq(strchr(r.out, '\n'), r.out + strlen(r.out) - 1, "--compact prints one line");
     json_t *j = parse_out(&r);
     cr_assert_eq(json_integer_value(json_object_get(j, "version")), 4);
     cr_assert_str_eq(json_string_value(json_object_get(j, "memo")), "Thank you");
     json_decref(j);
-    run_free(&r);
+    spawn_result_free(&r);
     free(in);
     json_decref(v);
 }
@@ -132,12 +132,12 @@ Test(cli_token, bad_tokens_exit_1_with_a_reason)
     json_t *v = vectors();
     const json_t *bad = json_object_get(v, "invalid");
     for (size_t i = 0; i < json_array_size(bad); i++) {
-        run r = DVM(NULL, "token", "decode",
+        spawn_result r = DVM(NULL, "token", "decode",
                     json_string_value(json_object_get(json_array_get(bad, i), "token")));
         cr_assert_eq(r.code, 1);
         cr_assert_str_empty(r.out);
         assert_one_line_reason(&r, "prefix");
-        run_free(&r);
+        spawn_result_free(&r);
     }
     json_decref(v);
     const char *cases[][2] = {
@@ -154,16 +154,16 @@ Test(cli_token, bad_tokens_exit_1_with_a_reason)
          "several mints"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        run r = DVM(NULL, "token", "decode", cases[i][0]);
+        spawn_result r = DVM(NULL, "token", "decode", cases[i][0]);
         cr_assert_eq(r.code, 1, "%s: exit %d", cases[i][0], r.code);
         cr_assert_str_empty(r.out);
         assert_one_line_reason(&r, cases[i][1]);
-        run_free(&r);
+        spawn_result_free(&r);
     }
-    run r = DVM("", "token", "decode", "-");
+    spawn_result r = DVM("", "token", "decode", "-");
     cr_assert_eq(r.code, 1);
     assert_one_line_reason(&r, NULL);
-    run_free(&r);
+    spawn_result_free(&r);
 }
 
 /* decode | encode --vN gives the vector back (padding aside). */
@@ -174,24 +174,24 @@ Test(cli_token, encode_round_trips_the_vectors)
     for (size_t i = 0; i < json_array_size(valid); i++) {
         const json_t *c = json_array_get(valid, i);
         const char *tok = json_string_value(json_object_get(c, "token"));
-        run d = DVM(NULL, "token", "decode", tok);
+        spawn_result d = DVM(NULL, "token", "decode", tok);
         cr_assert_eq(d.code, 0);
         json_t *j = parse_out(&d);
         int version = (int)json_integer_value(json_object_get(j, "version"));
-        run e = DVM(d.out, "token", "encode", version == 3 ? "--v3" : "--v4");
+        spawn_result e = DVM(d.out, "token", "encode", version == 3 ? "--v3" : "--v4");
         cr_assert_eq(e.code, 0, "%s", e.err);
         cr_assert_eq(unpadded(e.out), unpadded(tok), "%s\n%s", e.out, tok);
         cr_assert(strncmp(e.out, tok, unpadded(tok)) == 0, "%s\n%s", e.out, tok);
         /* Without a flag, the JSON's version is used. */
-        run e2 = DVM(d.out, "token", "encode");
+        spawn_result e2 = DVM(d.out, "token", "encode");
         cr_assert_eq(e2.code, 0);
         cr_assert_str_eq(e2.out, e.out);
         /* The other version decodes to the same JSON (version aside). */
-        run e3 = DVM(d.out, "token", "encode", version == 3 ? "--v4" : "--v3");
+        spawn_result e3 = DVM(d.out, "token", "encode", version == 3 ? "--v4" : "--v3");
         cr_assert_eq(e3.code, 0);
         cr_assert(strncmp(e3.out, version == 3 ? "cashuB" : "cashuA", 6) == 0);
         e3.out[unpadded(e3.out)] = '\0';
-        run d3 = DVM(NULL, "token", "decode", e3.out);
+        spawn_result d3 = DVM(NULL, "token", "decode", e3.out);
         cr_assert_eq(d3.code, 0, "%s", d3.err);
         json_t *j3 = parse_out(&d3);
         json_object_del(j, "version");
@@ -199,11 +199,11 @@ Test(cli_token, encode_round_trips_the_vectors)
         cr_assert(json_equal(j, j3), "cross-version JSON differs:\n%s\n%s", d.out, d3.out);
         json_decref(j3);
         json_decref(j);
-        run_free(&d);
-        run_free(&e);
-        run_free(&e2);
-        run_free(&e3);
-        run_free(&d3);
+        spawn_result_free(&d);
+        spawn_result_free(&e);
+        spawn_result_free(&e2);
+        spawn_result_free(&e3);
+        spawn_result_free(&d3);
     }
     json_decref(v);
 }
@@ -217,10 +217,10 @@ Test(cli_token, encode_keeps_dleq)
                      "\"00ad268c4d1f5826\",\"secret\":\"s\",\"C\":\"" C1 "\",\"dleq\":{\"e\":\"" H32(
                          "ab") "\",\"s\":\"" H32("cd") "\",\"r\":\"" H32("ef") "\"}}]}";
     for (int v = 3; v <= 4; v++) {
-        run e = DVM(in, "token", "encode", v == 3 ? "--v3" : "--v4");
+        spawn_result e = DVM(in, "token", "encode", v == 3 ? "--v3" : "--v4");
         cr_assert_eq(e.code, 0, "%s", e.err);
         e.out[unpadded(e.out)] = '\0';
-        run d = DVM(NULL, "token", "decode", e.out);
+        spawn_result d = DVM(NULL, "token", "decode", e.out);
         cr_assert_eq(d.code, 0, "%s", d.err);
         json_t *j = parse_out(&d);
         cr_assert_eq(json_integer_value(json_object_get(j, "version")), v);
@@ -234,8 +234,8 @@ Test(cli_token, encode_keeps_dleq)
         cr_assert_str_eq(json_string_value(json_object_get(dl, "s")), H32("cd"));
         cr_assert_str_eq(json_string_value(json_object_get(dl, "r")), H32("ef"));
         json_decref(j);
-        run_free(&e);
-        run_free(&d);
+        spawn_result_free(&e);
+        spawn_result_free(&d);
     }
 }
 
@@ -262,33 +262,33 @@ Test(cli_token, encode_rejects_bad_json)
          "C"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        run r = DVM(cases[i][0], "token", "encode", "--v4");
+        spawn_result r = DVM(cases[i][0], "token", "encode", "--v4");
         cr_assert_eq(r.code, 1, "case %zu: exit %d", i, r.code);
         cr_assert_str_empty(r.out);
         assert_one_line_reason(&r, cases[i][1]);
-        run_free(&r);
+        spawn_result_free(&r);
     }
 }
 
 Test(cli_token, usage)
 {
-    run r = DVM(NULL, "token", "--help");
+    spawn_result r = DVM(NULL, "token", "--help");
     cr_assert_eq(r.code, 0);
     cr_assert(strstr(r.out, "dvm token decode"));
-    run_free(&r);
+    spawn_result_free(&r);
     r = DVM(NULL, "token");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
+    spawn_result_free(&r);
     r = DVM(NULL, "token", "frob");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
+    spawn_result_free(&r);
     r = DVM(NULL, "token", "decode");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
+    spawn_result_free(&r);
     r = DVM("{}", "token", "encode", "--v3", "--v4");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
+    spawn_result_free(&r);
     r = DVM(NULL, "--help");
     cr_assert(strstr(r.out, "token"), "dvm --help lists token");
-    run_free(&r);
+    spawn_result_free(&r);
 }

@@ -5,6 +5,7 @@
  * mint URL given refuses connections (127.0.0.1:9). The processes run
  * with a bounded wait and are killed by pid on every path. */
 #include "live_proc.h"
+#include "spawn_run.h"
 
 static char dir[128];
 
@@ -17,9 +18,7 @@ static void setup(void)
 static void teardown(void)
 {
     lp_kill_all();
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
+    if (dir[0] && !spawn_rm_rf(dir))
         fprintf(stderr, "could not remove %s\n", dir);
 }
 

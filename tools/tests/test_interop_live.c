@@ -5,6 +5,7 @@
  * swaps each token at the mint before crediting it) and with DLEQ (checked
  * offline). The agent claims what it was paid. */
 #include "live_proc.h"
+#include "spawn_run.h"
 
 #include <sys/stat.h>
 
@@ -26,9 +27,7 @@ static void setup(void)
 static void teardown(void)
 {
     lp_kill_all();
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
+    if (dir[0] && !spawn_rm_rf(dir))
         fprintf(stderr, "could not remove %s\n", dir);
 }
 

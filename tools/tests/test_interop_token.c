@@ -23,17 +23,17 @@
 #define CASHU_TS "ci/interop/node_modules/@cashu/cashu-ts/package.json"
 
 /* Run argv (argv[0] looked up in PATH) with `input` on stdin. */
-static run spawn(const char *input, char *const argv[]) { return spawn_run(input, argv); }
+static spawn_result spawn(const char *input, char *const argv[]) { return spawn_run(input, argv); }
 
 static char dvm_path[4096];
 
-static run dvm(const char *input, const char *a1, const char *a2, const char *a3)
+static spawn_result dvm(const char *input, const char *a1, const char *a2, const char *a3)
 {
     char *argv[] = {dvm_path, (char *)a1, (char *)a2, (char *)a3, NULL};
     return spawn(input, argv);
 }
 
-static run peer(const char *input, const char *mode, const char *version)
+static spawn_result peer(const char *input, const char *mode, const char *version)
 {
     char *argv[] = {"node", PEER, (char *)mode, (char *)version, NULL};
     return spawn(input, argv);
@@ -45,9 +45,9 @@ static void setup(void)
     if (stat(CASHU_TS, &st) != 0)
         cr_assert_fail("%s missing (run ci/setup or npm ci in ci/interop)", CASHU_TS);
     char *probe[] = {"node", "--version", NULL};
-    run r = spawn(NULL, probe);
+    spawn_result r = spawn(NULL, probe);
     int ok = r.code == 0;
-    run_free(&r);
+    spawn_result_free(&r);
     if (!ok)
         cr_assert_fail("node is not installed (run ci/setup)");
     const char *dir = getenv("DVM_BIN");
@@ -113,19 +113,19 @@ static void check_both_ways(const char *json)
     for (int v = 3; v <= 4; v++) {
         char vs[2] = {(char)('0' + v), 0};
         /* dvm encodes, cashu-ts decodes */
-        run ours = dvm(json, "token", "encode", v == 3 ? "--v3" : "--v4");
+        spawn_result ours = dvm(json, "token", "encode", v == 3 ? "--v3" : "--v4");
         cr_assert_eq(ours.code, 0, "dvm encode: %s", ours.err);
-        run theirs_dec = peer(ours.out, "decode", NULL);
+        spawn_result theirs_dec = peer(ours.out, "decode", NULL);
         cr_assert_eq(theirs_dec.code, 0, "cashu-ts decode of %s: %s", ours.out, theirs_dec.err);
         json_t *g = parse(theirs_dec.out);
         expect_same(want, g, v == 3 ? "dvm v3 -> cashu-ts" : "dvm v4 -> cashu-ts", false);
         json_decref(g);
         /* cashu-ts encodes, dvm decodes */
-        run theirs = peer(json, "encode", vs);
+        spawn_result theirs = peer(json, "encode", vs);
         cr_assert_eq(theirs.code, 0, "cashu-ts encode: %s", theirs.err);
         cr_assert(strncmp(theirs.out, v == 3 ? "cashuA" : "cashuB", 6) == 0, "%s", theirs.out);
         trim(theirs.out);
-        run ours_dec = dvm(NULL, "token", "decode", theirs.out);
+        spawn_result ours_dec = dvm(NULL, "token", "decode", theirs.out);
         cr_assert_eq(ours_dec.code, 0, "dvm decode of %s: %s", theirs.out, ours_dec.err);
         g = parse(ours_dec.out);
         cr_assert_eq(json_integer_value(json_object_get(g, "version")), v);
@@ -136,10 +136,10 @@ static void check_both_ways(const char *json)
             trim(ours.out);
             cr_assert_str_eq(ours.out, theirs.out, "V3 encodings differ");
         }
-        run_free(&ours);
-        run_free(&theirs_dec);
-        run_free(&theirs);
-        run_free(&ours_dec);
+        spawn_result_free(&ours);
+        spawn_result_free(&theirs_dec);
+        spawn_result_free(&theirs);
+        spawn_result_free(&ours_dec);
     }
     json_decref(want);
 }

@@ -181,6 +181,39 @@ Test(config, parity_rows_name_every_seed_variable)
     free(buf);
 }
 
+/* Every option of `dvm agent` and `dvm customer` that has an environment
+ * variable is in README's parity table (a row starting with the variable,
+ * naming the flag), so a new option cannot ship undocumented. */
+Test(config, readme_documents_every_variable_and_flag)
+{
+    FILE *f = fopen("README.md", "rb"); /* ctest runs from the source root */
+    cr_assert_not_null(f, "README.md not found from %s", getenv("PWD") ? getenv("PWD") : ".");
+    static char readme[1 << 20];
+    size_t n = fread(readme, 1, sizeof readme - 1, f);
+    fclose(f);
+    readme[n] = 0;
+    const dvm_opt *tables[2] = {dvm_agent_opts, dvm_customer_opts};
+    size_t counts[2] = {dvm_agent_nopts, dvm_customer_nopts};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < counts[t]; i++) {
+            const dvm_opt *o = &tables[t][i];
+            if (!o->env)
+                continue;
+            char row[160];
+            snprintf(row, sizeof row, "| `%s`", o->env);
+            const char *at = strstr(readme, row);
+            cr_assert_not_null(at, "README has no parity row for %s", o->env);
+            char flag[80];
+            snprintf(flag, sizeof flag, "`--%s`", o->flag);
+            bool found = false;
+            for (const char *r = at; r && !found; r = strstr(r + 1, row)) {
+                const char *fl = strstr(r, flag);
+                found = fl && fl < r + strcspn(r, "\n");
+            }
+            cr_assert(found, "README's row for %s does not name %s", o->env, flag);
+        }
+}
+
 Test(log, human_and_json_lines)
 {
     char *buf = NULL;

@@ -2,16 +2,22 @@
  * `dvm customer` (and `dvm demo`). Payments verified and claimed, customer
  * and provider crashes, the mint down at the end of a job, capacity. */
 #include "live_proc.h"
+#include "spawn_run.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cashu/proof.h"
 #include "live/processor.h"
 #include "live/wallet_client.h"
 #include "live/wallet_store.h"
+#include "port_hold.h"
+#include "stall_server.h"
 
 static char dir[128];
 
@@ -24,9 +30,7 @@ static void setup(void)
 static void teardown(void)
 {
     lp_kill_all();
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
+    if (dir[0] && !spawn_rm_rf(dir))
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
@@ -346,6 +350,21 @@ Test(e2e, demo_runs_and_reports)
     json_decref(o);
 }
 
+Test(e2e, demo_removes_its_temporary_directory)
+{
+    lp *d = lp_start("demo", "demo", NULL);
+    cr_assert_eq(lp_wait_exit(d, 60000), 0, "demo: %s", d->errlog);
+    const char *pre = "temporary db in ";
+    const char *at = strstr(d->errlog, pre);
+    cr_assert_not_null(at, "the demo names its directory: %s", d->errlog);
+    at += strlen(pre);
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(at, ")\n"), at);
+    cr_assert_eq(strncmp(path, "/tmp/dvm-demo-", 14), 0, "%s", path);
+    struct stat st;
+    cr_assert_neq(stat(path, &st), 0, "%s is gone after the demo", path);
+}
+
 Test(e2e, two_agent_pipeline_both_legs_stream_and_are_paid)
 {
     char url[256], baddr[128], aaddr[128], mintf[300], peer[200], subpeer[200], wallet[400], bdir[200];
@@ -601,4 +620,137 @@ Test(e2e, insecure_plaintext_debug_mode)
     cr_assert_eq(lp_wait_exit(agent, 15000), 0);
     lp_signal(mint, SIGTERM);
     cr_assert_neq(lp_wait_exit(mint, 10000), -1);
+}
+
+/* A model server that answers, streams one event and then stalls: with
+ * --stall-timeout the agent ends the job with an `error` naming the stall
+ * (instead of holding the customer until its own silence timeout), the
+ * customer exits 6 with that message, and the agent stays up. */
+Test(e2e, stalled_model_server_ends_the_job_with_an_error)
+{
+    stall_server s;
+    stall_server_start(&s, "text/event-stream",
+                       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"first \"}}]}\n\n");
+    char url[256], addr[128], mintf[300], peer[200], wallet[400], proc[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    snprintf(proc, sizeof proc, "--processor=http:http://127.0.0.1:%u", s.port);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, proc, "--stall-timeout=500");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "--json", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 6, "the customer gets the provider's error: %s", c->errlog);
+    json_t *o = last_json_line(c->out);
+    cr_assert_not_null(o, "summary: %s", c->out);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    cr_assert(e && strstr(e, "no data from http://127.0.0.1:") && strstr(e, "for 500 ms (model server stalled)"),
+              "error: %s", e ? e : c->out);
+    json_decref(o);
+    json_t *pe = lp_wait_find(agent, "processor_error", 5000);
+    cr_assert_not_null(pe, "the agent logs the stall: %s", agent->errlog);
+    json_decref(pe);
+    cr_assert(stall_server_wait_hangups(&s, 1, 5000), "the agent closed the stalled connection");
+    /* the flag is checked like every other */
+    lp *bad = lp_start("agent", "agent", "--stall-timeout=5", NULL);
+    cr_assert_eq(lp_wait_exit(bad, 10000), 2, "%s", bad->errlog);
+    cr_assert(strstr(bad->errlog, "--stall-timeout: expected a number in 100..3600000"), "%s", bad->errlog);
+    stall_server_stop(&s);
+}
+
+/* Run `dvm customer ARGS` with stdout on a pseudo-terminal; what the
+ * terminal shows into out (cap bytes). Bounded: killed after 30 s. Returns
+ * the exit status (-1 when it had to be killed). */
+static int customer_on_a_tty(const char **args, char *out, size_t cap)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(m, 0);
+    cr_assert_eq(grantpt(m), 0);
+    cr_assert_eq(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    cr_assert_geq(sl, 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, sl, 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclose(&fa, m);
+    pid_t pid;
+    int rc = posix_spawn(&pid, args[0], &fa, NULL, (char *const *)args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sl);
+    cr_assert_eq(rc, 0);
+    size_t n = 0;
+    int st = 0;
+    bool exited = false;
+    uint64_t end = lp_now_ms() + 30000;
+    for (;;) {
+        struct pollfd p = {m, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0) {
+            char b[4096];
+            ssize_t r = read(m, b, sizeof b);
+            if (r > 0) {
+                size_t c = (size_t)r < cap - 1 - n ? (size_t)r : cap - 1 - n;
+                memcpy(out + n, b, c);
+                n += c;
+                continue;
+            }
+            if (exited)
+                break; /* EIO: the terminal is closed and drained */
+        } else if (exited)
+            break;
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid)
+            exited = true;
+        if (!exited && lp_now_ms() >= end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            close(m);
+            out[n] = 0;
+            return -1;
+        }
+    }
+    close(m);
+    out[n] = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A provider's text with escape sequences (OSC 52 clipboard write, clear
+ * screen, a C1 CSI): on a terminal the customer shows U+FFFD for each
+ * control character; into a pipe the text is passed on exactly. */
+Test(e2e, provider_control_characters_are_neutralised_on_a_terminal)
+{
+    char url[256], addr[128], mintf[300], peer[200], wallet[400];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp_start_agent(dir, url, addr, sizeof addr,
+                   "--processor=exec:/usr/bin/printf 'a\\033]52;c;aGk=\\007b\\033[2Jc\\302\\233d\\n'");
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/customer.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=20", "hi", NULL);
+    cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
+    cr_assert_str_eq(c->out, "a\033]52;c;aGk=\007b\033[2Jc\302\233d\n", "a pipe gets the exact text");
+    const char *args[] = {lp_bin(), "customer", peer, mintf, wallet, "--budget=20", "hi", NULL};
+    char tty[4096];
+    cr_assert_eq(customer_on_a_tty(args, tty, sizeof tty), 0, "customer on a tty: %s", tty);
+    cr_assert_null(strchr(tty, '\033'), "no ESC reaches the terminal: %s", tty);
+    cr_assert_null(strchr(tty, '\007'), "no BEL reaches the terminal");
+    cr_assert_null(strstr(tty, "\302\233"), "no C1 CSI reaches the terminal");
+    cr_assert_not_null(strstr(tty, "a\357\277\275]52;c;aGk=\357\277\275b\357\277\275[2Jc\357\277\275d"),
+                       "each control character shows as U+FFFD: %s", tty);
+}
+
+/* lp_start_mint's rebind (live_proc.h): a mint restarted on its port while
+ * another socket holds it for a moment starts once the port is free. */
+Test(e2e, mint_restart_on_a_port_held_for_a_moment_retries_the_bind)
+{
+    char url[256], again[256];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    unsigned port = 0;
+    cr_assert_eq(sscanf(url, "http://127.0.0.1:%u", &port), 1, "%s", url);
+    lp_signal(mint, SIGTERM);
+    cr_assert_eq(lp_wait_exit(mint, 10000), 0);
+    port_hold h;
+    port_hold_start(&h, (int)port, 400);
+    lp_start_mint(dir, (uint16_t)port, again, sizeof again);
+    port_hold_join(&h);
+    cr_assert_str_eq(again, url);
 }

@@ -4,6 +4,7 @@
  * replayed token are refused with an `error` and no credit; a good payment
  * on the same connection and a normal customer are not affected. */
 #include "live_proc.h"
+#include "spawn_run.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -24,9 +25,7 @@ static void setup(void)
 static void teardown(void)
 {
     lp_kill_all();
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
+    if (dir[0] && !spawn_rm_rf(dir))
         fprintf(stderr, "could not remove %s\n", dir);
 }
 

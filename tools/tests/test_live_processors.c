@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "live/processor.h"
+#include "stall_server.h"
 
 /* ---------------------------------------------------------------------- */
 /* a job runner with a bounded wait                                       */
@@ -26,6 +27,7 @@ struct run {
     bool done, failed, timed_out, bad_utf8;
     char error[1024];
     int pause_at;   /* pause after this many chunks (0: never) */
+    int resume_ms;  /* resume that many ms after the pause (0: 50) */
     uv_timer_t resume_timer;
     bool paused_seen_chunk;
     bool paused;
@@ -64,7 +66,7 @@ static void on_chunk(void *ud, const char *data, size_t len)
     if (r->pause_at && r->chunks == r->pause_at) {
         dvm_proc_pause(r->job);
         r->paused = true;
-        uv_timer_start(&r->resume_timer, on_resume, 50, 0);
+        uv_timer_start(&r->resume_timer, on_resume, r->resume_ms ? (uint64_t)r->resume_ms : 50, 0);
     }
     if (r->cancel_at && r->chunks == r->cancel_at) {
         dvm_proc_cancel(r->job);
@@ -328,7 +330,7 @@ Test(exec, bad_specs_are_refused)
 /* ---------------------------------------------------------------------- */
 /* a model server: Ollama /api/generate and OpenAI /v1/chat/completions   */
 
-enum mode { MODE_OK, MODE_500, MODE_MALFORMED, MODE_NO_DONE, MODE_ERROR_LINE, MODE_BIG };
+enum mode { MODE_OK, MODE_500, MODE_MALFORMED, MODE_NO_DONE, MODE_ERROR_LINE, MODE_BIG, MODE_500_ENDLESS };
 
 struct server {
     struct MHD_Daemon *d;
@@ -412,6 +414,14 @@ static char *reply_for(struct server *s, const char *path, const char *body, int
     return out;
 }
 
+static ssize_t endless(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    memset(buf, 'e', max);
+    return (ssize_t)max;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **ptr)
 {
@@ -435,6 +445,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(method, "POST") != 0)
         return MHD_NO;
     snprintf(s->last_body, sizeof s->last_body, "%s", st->body);
+    if (s->mode == MODE_500_ENDLESS) { /* an error body that never ends */
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, endless, NULL, NULL);
+        enum MHD_Result rc = MHD_queue_response(c, 500, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
     int status;
     char *body = reply_for(s, url, st->body, &status);
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -601,6 +617,24 @@ Test(http, errors)
     free(r);
 }
 
+Test(http, an_endless_error_body_is_cut_off)
+{
+    /* HTTP 500 whose body never ends: only DVM_PROC_MAX_ERROR_BODY bytes
+     * are read, then the job fails with the status and the body's tail
+     * (not "Failed writing received data") instead of reading forever. */
+    struct server s = {0};
+    server_start(&s, MODE_500_ENDLESS);
+    struct run *r = new_run();
+    run_job(r, spec_for("http", &s), NULL, "hi");
+    MHD_stop_daemon(s.d);
+    cr_assert_not(r->timed_out, "the job did not end within 15 s");
+    cr_assert(r->failed);
+    cr_assert(strstr(r->error, "HTTP 500"), "%s", r->error);
+    cr_assert(strstr(r->error, "eeeeeeee"), "%s", r->error);
+    cr_assert(strstr(r->error, "error body cut off"), "%s", r->error);
+    free(r);
+}
+
 Test(ollama, pause_holds_a_large_stream_and_resume_completes_it)
 {
     /* 400 KB of responses while the job is paused after its first chunk:
@@ -624,4 +658,107 @@ Test(ollama, pause_holds_a_large_stream_and_resume_completes_it)
         cr_assert_eq(memcmp(r->out + (size_t)k * 2000, tag, 4), 0, "response %d in place", k);
     }
     free(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* a model server that accepts, answers, then stalls                      */
+
+Test(stall, a_stalled_stream_fails_the_job_with_a_clear_error)
+{
+    /* Headers and a first line, then nothing: the job gets the first chunk
+     * and then fails after the stall timeout (1 s here: long enough for the
+     * first line to arrive on a loaded machine), instead of waiting
+     * forever; the connection to the server is closed. Both kinds. */
+    const char *kinds[2] = {"ollama", "http"};
+    const char *types[2] = {"application/x-ndjson", "text/event-stream"};
+    const char *firsts[2] = {"{\"model\":\"m\",\"response\":\"first \",\"done\":false}\n",
+                             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"first \"}}]}\n\n"};
+    for (int i = 0; i < 2; i++) {
+        stall_server s;
+        stall_server_start(&s, types[i], firsts[i]);
+        char host[64], spec[128];
+        snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
+        snprintf(spec, sizeof spec, "http:%s", host);
+        dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 1000};
+        struct run *r = new_run();
+        run_job(r, i == 0 ? "ollama" : spec, &o, "hi");
+        cr_assert_not(r->timed_out, "%s: the job did not end within 15 s", kinds[i]);
+        cr_assert(r->failed, "%s: the job must fail (done=%d)", kinds[i], r->done);
+        cr_assert_str_eq(r->out, "first ", "%s: the chunk before the stall is delivered", kinds[i]);
+        char want[256];
+        snprintf(want, sizeof want, "%s: no data from %s", kinds[i], host);
+        cr_assert(strstr(r->error, want), "%s", r->error);
+        cr_assert(strstr(r->error, "for 1000 ms (model server stalled)"), "%s", r->error);
+        cr_assert_eq(s.requests, 1);
+        cr_assert(stall_server_wait_hangups(&s, 1, 5000), "%s: the stalled connection is closed", kinds[i]);
+        stall_server_stop(&s);
+        free(r);
+    }
+}
+
+Test(stall, done_ends_the_job_even_if_the_server_keeps_the_stream_open)
+{
+    /* The last line (done / [DONE]) comes, then the server neither sends
+     * nor closes: the job is complete at done and finishes at once, not
+     * after the stall timeout (which would make it an error). */
+    const char *types[2] = {"application/x-ndjson", "text/event-stream"};
+    const char *firsts[2] = {"{\"response\":\"all \",\"done\":false}\n{\"response\":\"here\",\"done\":true}\n",
+                             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"all here\"}}]}\n\n"
+                             "data: [DONE]\n\n"};
+    for (int i = 0; i < 2; i++) {
+        stall_server s;
+        stall_server_start(&s, types[i], firsts[i]);
+        char host[64], spec[128];
+        snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
+        snprintf(spec, sizeof spec, "http:%s", host);
+        dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 10000};
+        struct run *r = new_run();
+        run_job(r, i == 0 ? "ollama" : spec, &o, "hi");
+        cr_assert(r->done, "kind %d: %s", i, r->failed ? r->error : "timed out");
+        cr_assert_str_eq(r->out, "all here");
+        cr_assert(stall_server_wait_hangups(&s, 1, 5000), "the connection is closed at done");
+        stall_server_stop(&s);
+        free(r);
+    }
+}
+
+Test(stall, a_transfer_paused_for_payment_longer_than_the_timeout_is_not_a_stall)
+{
+    /* The customer pauses after the first chunk for 2.5 s while 400 KB
+     * wait: the transfer is paused (queue full) and the server sends
+     * nothing meanwhile, which must not count against a 1 s stall
+     * timeout; after the resume the job completes. */
+    struct server s = {0};
+    server_start(&s, MODE_BIG);
+    char host[64];
+    snprintf(host, sizeof host, "http://127.0.0.1:%u", s.port);
+    dvm_proc_opts o = {.ollama_host = host, .stall_timeout_ms = 1000};
+    struct run *r = new_run();
+    r->pause_at = 1;
+    r->resume_ms = 2500;
+    run_job(r, "ollama", &o, "big");
+    MHD_stop_daemon(s.d);
+    cr_assert(r->done, "error: %s", r->error);
+    cr_assert_eq(r->out_len, 200 * 2000);
+    free(r);
+}
+
+Test(stall, timeout_bounds_and_environment)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    dvm_proc *p = NULL;
+    char err[256];
+    dvm_proc_opts o = {.stall_timeout_ms = 99};
+    cr_assert_eq(dvm_proc_new(&loop, "ollama", &o, &p, err, sizeof err), -1);
+    cr_assert(strstr(err, "stall timeout 99 ms out of 100..3600000"), "%s", err);
+    setenv("DVM_STALL_TIMEOUT", "soon", 1);
+    cr_assert_eq(dvm_proc_new(&loop, "http:http://127.0.0.1:1", NULL, &p, err, sizeof err), -1);
+    cr_assert(strstr(err, "DVM_STALL_TIMEOUT: expected ms in 100..3600000, got 'soon'"), "%s", err);
+    /* the builtin and exec kinds have no model server: the variable is not read */
+    cr_assert_eq(dvm_proc_new(&loop, "builtin", NULL, &p, err, sizeof err), 0, "%s", err);
+    dvm_proc_free(p);
+    unsetenv("DVM_STALL_TIMEOUT");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
 }

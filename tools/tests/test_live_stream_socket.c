@@ -39,10 +39,8 @@ static void mkdir_tmp(void)
 static void cleanup(void)
 {
     kill_child();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (dir[0])
-        cr_assert_eq(system(cmd), 0);
+        cr_assert(spawn_rm_rf(dir), "could not remove %s", dir);
 }
 
 static void sock_path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
@@ -435,14 +433,14 @@ Test(stream, dvm_tail_usage_errors)
     char *help[] = {dvm, "tail", "--help", NULL};
     char *const *usage_errors[] = {none, bad};
     for (int i = 0; i < 2; i++) {
-        run r = spawn_run(NULL, usage_errors[i]);
+        spawn_result r = spawn_run(NULL, usage_errors[i]);
         cr_assert_eq(r.code, 2, "%s", r.err);
         const char *nl = strchr(r.err, '\n');
         cr_assert(nl && nl[1] == '\0', "one line: %s", r.err);
-        run_free(&r);
+        spawn_result_free(&r);
     }
-    run r = spawn_run(NULL, help);
+    spawn_result r = spawn_run(NULL, help);
     cr_assert_eq(r.code, 0);
     cr_assert(strstr(r.out, "dvm tail"), "%s", r.out);
-    run_free(&r);
+    spawn_result_free(&r);
 }

@@ -1,6 +1,7 @@
 /* dvm mint over HTTP: every endpoint's happy path and its errors, against a
  * real `dvm mint` process on 127.0.0.1. */
 #include "mint_client.h"
+#include "port_hold.h"
 
 static struct mint_proc M;
 static struct mc C;
@@ -410,5 +411,26 @@ Test(mint_limits, inputs_outputs_body)
     free(body);
     /* The mint still serves. */
     cr_assert_eq(mp_http(M.url, "/v1/info", NULL, 0, &r), 200);
+    json_decref(r);
+}
+
+/* mp_start_port's rebind (mint_proc.h): a mint restarted on its port while
+ * another socket briefly holds that port (as an outgoing connection that
+ * got it as its ephemeral port would) starts once the holder lets go,
+ * instead of failing the test with EADDRINUSE. */
+Test(mint_http, restart_on_a_port_held_for_a_moment_retries_the_bind)
+{
+    int port = M.port;
+    char db[512];
+    snprintf(db, sizeof db, "%s", M.db);
+    int st = mp_stop(&M, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    port_hold h;
+    port_hold_start(&h, port, 400);
+    mp_start_port(&M, db, port, NULL);
+    port_hold_join(&h);
+    cr_assert_eq(M.port, port);
+    json_t *r = NULL;
+    cr_assert_eq(mp_http(M.url, "/v1/info", NULL, 0, &r), 200, "the restarted mint answers");
     json_decref(r);
 }

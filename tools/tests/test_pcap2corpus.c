@@ -181,16 +181,16 @@ Test(pcap2corpus, cli_runs)
     snprintf(cmd, sizeof cmd, "%s/pcap2corpus", bin);
     snprintf(out, sizeof out, "%s/out", dir);
     char *ok_args[] = {cmd, cap_path, out, NULL};
-    run r = spawn_run(NULL, ok_args);
+    spawn_result r = spawn_run(NULL, ok_args);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    run_free(&r);
+    spawn_result_free(&r);
     cr_assert_eq(count_prefix(out, "msg-"), 1);
     cr_assert_eq(count_prefix(out, "stream-"), 1);
     snprintf(missing, sizeof missing, "%s/missing.pcap", dir);
     char *bad_args[] = {cmd, missing, out, NULL};
     r = spawn_run(NULL, bad_args);
     cr_assert_neq(r.code, 0);
-    run_free(&r);
+    spawn_result_free(&r);
     rmtree(out);
     rmtree(dir);
 }

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "spawn_run.h"
 
 static char tmpdir[64];
 
@@ -22,9 +23,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
+    if (!spawn_rm_rf(tmpdir))
         cr_log_warn("could not remove %s", tmpdir);
 }
 
@@ -34,15 +33,22 @@ static const char *bin(void)
     return b ? b : "build/bin";
 }
 
-/* Run `dvm ARGS` (from the repo root), stdout to OUT, stderr to ERR; the
- * exit status. */
+/* Run `dvm sim ARGS` (from the repo root; ARGS split at spaces, no
+ * quoting), stdout to OUT, stderr to ERR; the exit status. Bounded
+ * (spawn_run.h): a run past 240 s is killed and fails the test. */
 static int dvm_at(const char *dvm, const char *args, const char *out, const char *err)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' sim %s > '%s' 2> '%s'", dvm, args, out, err);
-    int rc = system(cmd);
-    cr_assert(WIFEXITED(rc), "dvm did not exit normally: %s", cmd);
-    return WEXITSTATUS(rc);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", args);
+    char *argv[64] = {(char *)dvm, "sim"};
+    int n = 2;
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w && n < 63; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w;
+    argv[n] = NULL;
+    int rc = spawn_run_files(argv, out, err, 240000);
+    cr_assert(rc < 128, "dvm sim %s was killed by signal %d", args, rc - 128);
+    return rc;
 }
 
 static int dvm(const char *args, char *out, char *err)
@@ -119,7 +125,7 @@ Test(sim_cli, print_scenario_applies_overrides_in_order)
 Test(sim_cli, json_summary_trace_file_and_metrics)
 {
     char out[512], err[512], args[1024];
-    snprintf(args, sizeof args, SMALL " --json --trace '%s/t.ndjson' --metrics '%s/m' --pcap '%s/p.pcap'", tmpdir,
+    snprintf(args, sizeof args, SMALL " --json --trace %s/t.ndjson --metrics %s/m --pcap %s/p.pcap", tmpdir,
              tmpdir, tmpdir);
     cr_assert_eq(dvm(args, out, err), 0, "%s", slurp(err, NULL));
     char *t = slurp(out, NULL);

@@ -93,6 +93,9 @@ static void release_tokens(dvm_buyer *b)
     free(b->toks);
     b->toks = NULL;
     b->n_toks = 0;
+    b->n_given = 0;
+    b->n_pay = 0; /* queued payments were never written: released above */
+    dvm_buf_reset(&b->pay_out);
     if (back)
         dvm_log_job(b->o.log, b->job_id, "tokens_kept", DVM_LU("sats", back));
 }
@@ -248,7 +251,7 @@ static struct btok *tok_of(dvm_buyer *b, dvm_str s)
  * ended by closing the connection. */
 static void flush_payments(dvm_buyer *b)
 {
-    if (!b->n_pay)
+    if (!b->n_pay || !b->toks)
         return;
     size_t np = 0;
     for (size_t i = 0; i < b->n_pay; i++)

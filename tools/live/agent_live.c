@@ -351,7 +351,24 @@ struct vitem {
     dvm_pay_verdict pre;   /* dvm_pay_policy_prepare's verdict (ACCEPT: chk filled) */
     dvm_pay_check chk;
     char reason[256];      /* of a failed decode or a final `pre` */
+    /* the early commit (store thread), under v->mu: */
+    bool store_done;       /* considered by the store thread (the stateful step waits for it) */
+    int spec;              /* SPEC_*: what the early commit did */
 };
+
+/* The early commit: a payment that passed the stateless checks so far
+ * (trusted mint, keys known, every proof with a DLEQ, no Y twice) is
+ * committed INCOMING by the store thread while its DLEQ proofs are still
+ * being checked, so the fsync overlaps the curve math instead of following
+ * it. In arrival order (a proof in two payments is stored for the first;
+ * the later one finds it EXISTS, as the policy finds it a replay). The
+ * stateful step then decides as before: accepted and stored -> credited
+ * with no further commit; refused after all (forged DLEQ, replay in the
+ * policy's memory, unclaimed bound not reachable) -> its rows are moved
+ * INCOMING -> REJECTED, so they are never claimed. A crash between the two
+ * leaves the token INCOMING: claimed at the next start (the mint refuses a
+ * forged one), as a token committed and not yet acknowledged is today. */
+enum { SPEC_NONE, SPEC_STORED, SPEC_EXISTS, SPEC_FAILED };
 
 struct vpend { /* accepted, waiting for the batch's commit */
     struct vitem *it;
@@ -373,6 +390,13 @@ struct verifier {
     struct vitem *proofq, **proofq_tail; /* decoded, with proofs not yet claimed */
     struct vitem *out, **out_tail;      /* decided, for the loop */
     bool committing, quit;
+    struct vitem *store_next;           /* the next item (arrival order) the store thread considers */
+    uv_thread_t store_thread;
+    bool store_started;
+    dvm_wallet_client *swallets[MAX_MINTS]; /* the store thread's connections */
+    dvm_token stoks[VERIFY_BATCH_MAX];
+    dvm_err sres[VERIFY_BATCH_MAX];
+    struct vitem *sitems[VERIFY_BATCH_MAX];
     uv_async_t async;
     /* the stateful step's (one thread at a time): wallet connections and
      * scratch for a group commit */
@@ -463,7 +487,7 @@ static void ver_prepare(struct verifier *v, struct vitem *it)
 /* Stateful step for one item, in arrival order: admit (and the wallet
  * steps the verdict asks for). An accepted token joins the batch's pending
  * commit; any other verdict is final here (reason in it->rbuf). */
-static void ver_decide(struct verifier *v, struct vitem *it)
+static void ver_decide_inner(struct verifier *v, struct vitem *it)
 {
     struct lagent *a = v->a;
     memset(&it->r, 0, sizeof it->r);
@@ -488,6 +512,16 @@ static void ver_decide(struct verifier *v, struct vitem *it)
         }
         int m = mint_index(a, t->mint);
         dvm_wallet_client *w = m >= 0 ? v->wallets[m] : NULL;
+        if (vd == DVM_PAY_ACCEPT && it->spec == SPEC_STORED) { /* committed already */
+            it->r.outcome = DVM_VERIFY_OK;
+            it->r.amount = amount;
+            return;
+        }
+        if (vd == DVM_PAY_ACCEPT && it->spec == SPEC_EXISTS) { /* the store holds a proof of it */
+            policy_claimed_locked(a, amount);
+            snprintf(rbuf, rlen, "token already received (replay)");
+            return;
+        }
         if (vd == DVM_PAY_ACCEPT) {
             if (!w || v->npend >= VERIFY_BATCH_MAX) {
                 policy_claimed_locked(a, amount);
@@ -550,6 +584,75 @@ static void ver_decide(struct verifier *v, struct vitem *it)
     }
 }
 
+/* The stateful step for one item; a token committed early and refused
+ * after all is moved out of INCOMING (never claimed). */
+static void ver_decide(struct verifier *v, struct vitem *it)
+{
+    ver_decide_inner(v, it);
+    if (it->spec == SPEC_STORED && it->r.outcome == DVM_VERIFY_REJECTED && it->decoded) {
+        int m = mint_index(v->a, it->t.mint);
+        /* DVM_ERR_PROTO: a claim took the rows meanwhile (the mint refuses
+         * a forged token there and they end REJECTED too) */
+        if (m >= 0)
+            (void)dvm_wallet_client_reject_incoming(v->wallets[m], &it->t);
+    }
+}
+
+/* Store thread: may `it` (prepared) be committed before its DLEQ proofs
+ * are checked? Only what the stateful step will accept unless a DLEQ
+ * proof fails or the policy's replay memory or unclaimed bound says no. */
+static bool ver_spec_eligible(struct lagent *a, const struct vitem *it)
+{
+    return it->decoded && it->pre == DVM_PAY_ACCEPT && it->chk.all_dleq && !it->chk.dup &&
+           it->chk.n_ys == it->chk.n_proofs && mint_index(a, it->t.mint) >= 0;
+}
+
+/* The store thread: early commits, in arrival order, one transaction per
+ * mint for every prepared payment it finds in a row. */
+static void store_main(void *arg)
+{
+    struct verifier *v = arg;
+    struct lagent *a = v->a;
+    uv_mutex_lock(&v->mu);
+    for (;;) {
+        struct vitem *it = v->store_next;
+        if (it && (it->stage == VS_PROOFS || it->stage == VS_VERIFIED)) {
+            size_t n = 0;
+            while (it && (it->stage == VS_PROOFS || it->stage == VS_VERIFIED) && n < VERIFY_BATCH_MAX) {
+                v->sitems[n++] = it;
+                it = it->next;
+            }
+            v->store_next = it;
+            uv_mutex_unlock(&v->mu);
+            for (size_t m = 0; m < a->n_wallets; m++) {
+                size_t k = 0;
+                size_t who[VERIFY_BATCH_MAX];
+                for (size_t i = 0; i < n; i++)
+                    if (ver_spec_eligible(a, v->sitems[i]) && mint_index(a, v->sitems[i]->t.mint) == (int)m) {
+                        v->stoks[k] = v->sitems[i]->t; /* shallow: read only */
+                        who[k++] = i;
+                    }
+                if (!k)
+                    continue;
+                dvm_wallet_client_add_incoming_many(v->swallets[m], v->stoks, k, v->sres);
+                for (size_t i = 0; i < k; i++)
+                    v->sitems[who[i]]->spec = v->sres[i] == DVM_OK             ? SPEC_STORED
+                                              : v->sres[i] == DVM_ERR_EXISTS ? SPEC_EXISTS
+                                                                             : SPEC_FAILED;
+            }
+            uv_mutex_lock(&v->mu);
+            for (size_t i = 0; i < n; i++)
+                v->sitems[i]->store_done = true;
+            uv_cond_broadcast(&v->cv);
+            continue;
+        }
+        if (v->quit && !it)
+            break;
+        uv_cond_wait(&v->cv, &v->mu);
+    }
+    uv_mutex_unlock(&v->mu);
+}
+
 /* After the stateless step of `it` (decode + prepare) under v->mu: its
  * proofs become work for the pool, or it is verified already. */
 static void ver_prepared_locked(struct verifier *v, struct vitem *it)
@@ -572,11 +675,11 @@ static void ver_main(void *arg)
     uv_mutex_lock(&v->mu);
     for (;;) {
         /* the stateful step: the verified prefix of the queue, in order */
-        if (!v->committing && v->in && v->in->stage == VS_VERIFIED) {
+        if (!v->committing && v->in && v->in->stage == VS_VERIFIED && v->in->store_done) {
             v->committing = true;
             struct vitem *batch = v->in, **bt = &batch;
             size_t n = 0;
-            while (*bt && (*bt)->stage == VS_VERIFIED && n < VERIFY_BATCH_MAX) {
+            while (*bt && (*bt)->stage == VS_VERIFIED && (*bt)->store_done && n < VERIFY_BATCH_MAX) {
                 bt = &(*bt)->next;
                 n++;
             }
@@ -701,7 +804,9 @@ static void ver_submit(struct lagent *a, uint64_t job, uint64_t vid, dvm_str tok
         v->in_tail = &it->next;
         *v->fresh_tail = it;
         v->fresh_tail = &it->wnext;
-        uv_cond_signal(&v->cv);
+        if (!v->store_next)
+            v->store_next = it;
+        uv_cond_broadcast(&v->cv); /* the pool and the store thread share the condition */
         uv_mutex_unlock(&v->mu);
         return;
     }
@@ -742,6 +847,12 @@ static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync 
             snprintf(err, errlen, "%s", dvm_wallet_client_last_error(v->wallets[i]));
             return -1;
         }
+        if (dvm_wallet_client_open(a->mint_urls[i], wallet_path, 5000, &v->swallets[i], err, errlen) != DVM_OK)
+            return -1;
+        if (dvm_wallet_client_set_sync(v->swallets[i], sync) != DVM_OK) {
+            snprintf(err, errlen, "%s", dvm_wallet_client_last_error(v->swallets[i]));
+            return -1;
+        }
     }
     if (uv_mutex_init(&v->mu) != 0)
         goto lock_failed;
@@ -764,10 +875,11 @@ static int ver_start(struct lagent *a, const char *wallet_path, dvm_wallet_sync 
     size_t want = ver_threads(a->cfg->verify_threads);
     while (v->n_threads < want && uv_thread_create(&v->threads[v->n_threads], ver_main, v) == 0)
         v->n_threads++;
-    if (v->n_threads == 0) {
+    if (v->n_threads == 0 || uv_thread_create(&v->store_thread, store_main, v) != 0) {
         snprintf(err, errlen, "cannot start the verifier threads");
         return -1;
     }
+    v->store_started = true;
     return 0;
 lock_failed:
     snprintf(err, errlen, "cannot create the verifier's locks");
@@ -791,6 +903,9 @@ static void ver_stop(struct lagent *a)
         for (size_t i = 0; i < v->n_threads; i++)
             uv_thread_join(&v->threads[i]);
         v->n_threads = 0;
+        if (v->store_started)
+            uv_thread_join(&v->store_thread);
+        v->store_started = false;
         bool owed = false;
         while (v->out) {
             struct vitem *it = v->out;
@@ -819,11 +934,13 @@ static void ver_stop(struct lagent *a)
         uv_mutex_destroy(&v->mu);
         v->locks_init = false;
     }
-    for (size_t i = 0; i < MAX_MINTS; i++)
-        if (v->wallets[i]) {
+    for (size_t i = 0; i < MAX_MINTS; i++) {
+        if (v->wallets[i])
             dvm_wallet_client_close(v->wallets[i]);
-            v->wallets[i] = NULL;
-        }
+        if (v->swallets[i])
+            dvm_wallet_client_close(v->swallets[i]);
+        v->wallets[i] = v->swallets[i] = NULL;
+    }
 }
 
 /* ---- processor callbacks ----------------------------------------------- */

@@ -879,6 +879,13 @@ dvm_err dvm_wallet_client_mark_sent(dvm_wallet_client *w, const dvm_token *t)
     return e ? set_err(w, e, 0, "token proofs are not reserved in this wallet") : DVM_OK;
 }
 
+dvm_err dvm_wallet_client_reject_incoming(dvm_wallet_client *w, const dvm_token *t)
+{
+    dvm_err e = dvm_wallet_store_move(w->store, t->proofs, t->n_proofs, DVM_WPROOF_INCOMING,
+                                      DVM_WPROOF_REJECTED);
+    return e ? set_err(w, e, 0, "token proofs are not incoming in this wallet") : DVM_OK;
+}
+
 dvm_err dvm_wallet_client_release(dvm_wallet_client *w, const dvm_token *t)
 {
     dvm_err e = dvm_wallet_store_move(w->store, t->proofs, t->n_proofs, DVM_WPROOF_RESERVED,

@@ -164,6 +164,13 @@ void dvm_wallet_tokens_free(dvm_token *tokens, size_t n);
 /* RESERVED -> SENT (handed to a peer) for t's proofs. */
 dvm_err dvm_wallet_client_mark_sent(dvm_wallet_client *w, const dvm_token *t);
 
+/* INCOMING -> REJECTED for t's proofs: a token a provider committed before
+ * its checks finished (committing while the DLEQ proofs are verified) that
+ * the checks then refused; REJECTED proofs are never claimed. DVM_ERR_PROTO
+ * (nothing changed) unless every proof is INCOMING (e.g. a claim took them
+ * meanwhile). */
+dvm_err dvm_wallet_client_reject_incoming(dvm_wallet_client *w, const dvm_token *t);
+
 /* RESERVED -> UNSPENT for t's proofs (a micro-token that was not needed). */
 dvm_err dvm_wallet_client_release(dvm_wallet_client *w, const dvm_token *t);
 

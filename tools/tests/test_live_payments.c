@@ -11,6 +11,7 @@
 
 #include "cashu/token.h"
 #include "live/conn.h"
+#include "live/wallet_store.h"
 
 static char dir[128];
 
@@ -288,6 +289,8 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     char *good = wallet_token(url, "payer.db", 10);
     char *other = wallet_token(url, "payer2.db", 10);
     char *forged = forge(other);
+    char *other2 = wallet_token(url, "payer3.db", 10);
+    char *forged2 = forge(other2); /* sent once the keyset is known: committed early */
     char *untrusted = wallet_token(url_b, "payer_b.db", 10);
 
     struct raw *r = calloc(1, sizeof *r);
@@ -309,9 +312,9 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
         uv_run(&r->loop, UV_RUN_ONCE);
     cr_assert(r->open, "handshake with the agent");
 
-    const char *ids[4] = {"forged", "untrusted", "good", "replay"};
-    const char *toks[4] = {forged, untrusted, good, good};
-    for (int i = 0; i < 4; i++) {
+    const char *ids[5] = {"forged", "untrusted", "good", "replay", "forged2"};
+    const char *toks[5] = {forged, untrusted, good, good, forged2};
+    for (int i = 0; i < 5; i++) {
         r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
         char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
         cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
@@ -355,14 +358,45 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
         uv_run(&r->loop, UV_RUN_ONCE);
     lp_signal(agent, SIGTERM);
     cr_assert_eq(lp_wait_exit(agent, 15000), 0);
-    cr_assert_eq(count_events(agent, "payment_rejected"), 3, "%s", agent->errlog);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 4, "%s", agent->errlog);
     cr_assert_eq(count_events(agent, "payment"), 1 + 4, "one good raw payment + the customer's four");
+    /* forged2 (the keyset known by then) was committed early, while its
+     * DLEQ proofs were checked, and then moved to REJECTED: no claim ever
+     * presented it to the mint, and its proofs are the only REJECTED rows
+     * (the first forged token waited for the keyset: never stored). */
+    for (const char *s = agent->errlog; (s = strstr(s, "\"rejected_sats\":")); s++)
+        cr_assert_eq(strtoull(s + 16, NULL, 10), 0, "no claim carried the forged token: %s", agent->errlog);
+    char adb[200], err[256];
+    snprintf(adb, sizeof adb, "%s/agent.db", dir);
+    dvm_wallet_store *st;
+    cr_assert_eq(dvm_wallet_store_open(adb, &st, err, sizeof err), DVM_OK, "%s", err);
+    dvm_proof *rej = NULL, *inc = NULL;
+    size_t nrej = 0, ninc = 0;
+    cr_assert_eq(dvm_wallet_store_list(st, url, DVM_WPROOF_REJECTED, &rej, &nrej), DVM_OK);
+    cr_assert_eq(dvm_wallet_store_list(st, url, DVM_WPROOF_INCOMING, &inc, &ninc), DVM_OK);
+    dvm_token ft;
+    char reason[200];
+    cr_assert_eq(dvm_token_decode(forged2, strlen(forged2), &ft, reason, sizeof reason), DVM_OK, "%s", reason);
+    cr_assert_eq(nrej, ft.n_proofs, "the forged token's proofs are REJECTED (%zu rows)", nrej);
+    for (size_t i = 0; i < nrej; i++) {
+        bool found = false;
+        for (size_t k = 0; k < ft.n_proofs; k++)
+            found |= strcmp(rej[i].secret, ft.proofs[k].secret) == 0;
+        cr_assert(found, "REJECTED proof %zu is one of the forged token's", i);
+    }
+    cr_assert_eq(ninc, 0, "everything accepted was claimed at exit");
+    dvm_token_free(&ft);
+    free(rej);
+    free(inc);
+    dvm_wallet_store_close(st);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_loop_close(&r->loop);
     free(r);
     free(good);
     free(other);
     free(forged);
+    free(forged2);
+    free(other2);
     free(untrusted);
 }
 

@@ -460,6 +460,11 @@ void dvm_pay_policy_claimed(dvm_pay_policy *p, uint64_t sats)
     p->unclaimed = sats > p->unclaimed ? 0 : p->unclaimed - sats;
 }
 
+void dvm_pay_policy_set_unclaimed(dvm_pay_policy *p, uint64_t sats)
+{
+    p->unclaimed = sats;
+}
+
 uint64_t dvm_pay_policy_unclaimed(const dvm_pay_policy *p)
 {
     return p->unclaimed;

@@ -160,6 +160,14 @@ void dvm_pay_check_free(dvm_pay_check *c);
  * unclaimed total (not below 0). */
 void dvm_pay_policy_claimed(dvm_pay_policy *p, uint64_t sats);
 
+/* The driver's own count of what it holds unclaimed, read back from its
+ * store (e.g. right after a claim: the value still INCOMING or pending
+ * there), replaces the running total. For a driver whose store can hold
+ * tokens the policy has not admitted yet (committed while being checked),
+ * so that subtracting what a claim took (dvm_pay_policy_claimed) could
+ * drift; setting it from the store cannot. */
+void dvm_pay_policy_set_unclaimed(dvm_pay_policy *p, uint64_t sats);
+
 /* Sats accepted and not yet claimed. */
 uint64_t dvm_pay_policy_unclaimed(const dvm_pay_policy *p);
 

@@ -202,6 +202,25 @@ Test(policy, max_unclaimed_asks_for_a_claim)
     dvm_token_free(&b);
 }
 
+Test(policy, unclaimed_total_can_be_set_from_the_store)
+{
+    make_policy(100, 0);
+    dvm_token a = token_of(64), b = token_of(64);
+    uint64_t amount;
+    cr_assert_eq(check(&a, &amount), DVM_PAY_ACCEPT);
+    cr_assert_eq(check(&b, &amount), DVM_PAY_CLAIM_FIRST);
+    /* the store says only 20 sats are still held (a claim took the rest) */
+    dvm_pay_policy_set_unclaimed(pol, 20);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 20);
+    cr_assert_eq(check(&b, &amount), DVM_PAY_ACCEPT);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 84);
+    dvm_pay_policy_set_unclaimed(pol, 0);
+    cr_assert_eq(dvm_pay_policy_unclaimed(pol), 0);
+    cr_assert_eq(check(&a, &amount), DVM_PAY_REJECT_REPLAY, "the replay memory is not touched");
+    dvm_token_free(&a);
+    dvm_token_free(&b);
+}
+
 Test(policy, replay_memory_is_bounded)
 {
     make_policy(0, 4); /* two generations of 2 Ys */

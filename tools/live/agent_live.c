@@ -31,6 +31,7 @@
 
 struct claim_res {
     bool skipped; /* nothing owed at this mint */
+    bool held_known; /* owed was read from the store (after the claim) */
     dvm_err e;
     uint64_t got, rejected, owed;
     char err[300];
@@ -183,11 +184,14 @@ static void claim_one(dvm_wallet_client *w, struct claim_res *r)
     memset(r, 0, sizeof *r);
     dvm_wallet_balance before, after;
     size_t open_ops = 0;
-    if (dvm_wallet_client_balance(w, &before) != DVM_OK)
+    bool known = dvm_wallet_client_balance(w, &before) == DVM_OK;
+    if (!known)
         memset(&before, 0, sizeof before);
     dvm_wallet_client_open_ops(w, &open_ops);
     if (before.incoming == 0 && open_ops == 0) {
         r->skipped = true;
+        r->held_known = known && before.pending == 0;
+        r->owed = before.pending;
         return;
     }
     dvm_err e = DVM_OK;
@@ -197,6 +201,8 @@ static void claim_one(dvm_wallet_client *w, struct claim_res *r)
         e = dvm_wallet_client_claim_incoming(w, NULL, &r->rejected);
     if (dvm_wallet_client_balance(w, &after) != DVM_OK)
         after = before;
+    else
+        r->held_known = true;
     r->e = e;
     r->got = after.unspent > before.unspent ? after.unspent - before.unspent : 0;
     r->owed = after.incoming + after.pending;
@@ -204,13 +210,32 @@ static void claim_one(dvm_wallet_client *w, struct claim_res *r)
         snprintf(r->err, sizeof r->err, "%s", dvm_wallet_client_last_error(w));
 }
 
-/* Lower the policy's unclaimed total by what the claims took (any thread). */
+/* After claims (any thread): the policy's unclaimed total becomes what the
+ * store still holds unclaimed (INCOMING + pending), when every mint's
+ * balance could be read; else it is lowered by what the claims took. Read
+ * back rather than subtracted because the store also holds payments
+ * committed early and not yet admitted by the policy (the verifier pool's
+ * store thread): a claim may take those too, and subtracting them would
+ * let the total drift (up, for ever, after the later admit) - an agent
+ * that would end up refusing every payment as over --max-unclaimed. The
+ * read-back count is off by at most the payments in flight at that moment
+ * (counted early, or admitted and not yet committed) and is exact again
+ * after the next claim. */
 static void claim_apply(struct lagent *a, const struct claim_res *res)
 {
+    bool known = true;
+    uint64_t held = 0;
+    for (size_t i = 0; i < a->n_wallets; i++) {
+        known &= res[i].held_known;
+        held += res[i].owed;
+    }
     uv_mutex_lock(&a->policy_mu);
-    for (size_t i = 0; i < a->n_wallets; i++)
-        if (!res[i].skipped && res[i].e == DVM_OK)
-            dvm_pay_policy_claimed(a->policy, res[i].got + res[i].rejected);
+    if (known)
+        dvm_pay_policy_set_unclaimed(a->policy, held);
+    else
+        for (size_t i = 0; i < a->n_wallets; i++)
+            if (!res[i].skipped && res[i].e == DVM_OK)
+                dvm_pay_policy_claimed(a->policy, res[i].got + res[i].rejected);
     uv_mutex_unlock(&a->policy_mu);
 }
 

@@ -400,3 +400,29 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     free(untrusted);
 }
 
+
+/* The unclaimed bound, reached again and again in one job: with
+ * --max-unclaimed 25 and 10-sat payments every third payment makes the
+ * verifier claim what is held first (the policy's total is then read back
+ * from the store, which also holds payments committed early), and every
+ * payment is still accepted: the job runs to its end, nothing refused. */
+Test(payments, the_unclaimed_bound_claims_and_never_refuses_a_good_payment)
+{
+    char url[256], addr[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=100", "--max-unclaimed=25");
+    char mintf[300], peer[200], wallet[400];
+    snprintf(mintf, sizeof mintf, "--mint=%s", url);
+    snprintf(peer, sizeof peer, "--peer=%s", addr);
+    snprintf(wallet, sizeof wallet, "--wallet=%s/bound.db", dir);
+    lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=100", "--prepay=2", "--json", "bound",
+                     NULL);
+    cr_assert_eq(lp_wait_exit(c, 60000), 0, "%s\nagent: %s", c->errlog, agent->errlog);
+    cr_assert(strstr(c->out, "\"chunks\":100"), "all chunks delivered: %s", c->out);
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    cr_assert_eq(count_events(agent, "payment"), 10, "%s", agent->errlog);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 0, "%s", agent->errlog);
+    cr_assert_geq(count_in(agent->errlog, "\"why\":\"unclaimed bound\""), 2, "claims at the bound: %s",
+                  agent->errlog);
+}

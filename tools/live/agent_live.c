@@ -94,6 +94,8 @@ struct lagent {
     uint64_t claim_delay;
     bool shutting_down, stopped;
     bool batched; /* some connection holds a batch (flush_conns) */
+    uv_check_t flush_check;     /* flush_conns after the I/O callbacks of a loop turn */
+    uv_prepare_t flush_prepare; /* ... and after its timers, before the loop waits */
     /* claims run as a libuv work item on their own wallet connections */
     dvm_wallet_client *claimers[MAX_MINTS];
     struct claim_res claim_res[MAX_MINTS];
@@ -1149,7 +1151,9 @@ static void flush_conn(struct lagent *a, struct lconn *c)
             }
 }
 
-/* End of a loop turn's work: every connection's batch goes out. */
+/* End of a loop turn's work (the check and prepare handles, so lines
+ * from all callbacks of the turn, e.g. a burst of processor chunks, share
+ * one message): every connection's batch goes out. */
 static void flush_conns(struct lagent *a)
 {
     if (!a->batched)
@@ -1158,6 +1162,9 @@ static void flush_conns(struct lagent *a)
     for (struct lconn *c = a->conns; c; c = c->next)
         flush_conn(a, c);
 }
+
+static void flush_check_cb(uv_check_t *h) { flush_conns(h->data); }
+static void flush_prepare_cb(uv_prepare_t *h) { flush_conns(h->data); }
 
 static void send_msg(struct lagent *a, uint64_t conn, const dvm_msg *m)
 {
@@ -1320,7 +1327,6 @@ static void pump(struct lagent *a)
      * queue more actions. Bounded by the work the peers caused. */
     while (dvm_agent_next_action(a->core, &x))
         exec_action(a, &x);
-    flush_conns(a);
     if (a->stopped)
         return;
     uint64_t d = dvm_agent_deadline(a->core);
@@ -1452,6 +1458,9 @@ static void finish(struct lagent *a)
     uv_timer_stop(&a->timer);
     uv_timer_stop(&a->claim_timer);
     uv_timer_stop(&a->grace_timer);
+    flush_conns(a);
+    uv_check_stop(&a->flush_check);
+    uv_prepare_stop(&a->flush_prepare);
     uv_signal_stop(&a->sigint);
     uv_signal_stop(&a->sigterm);
     if (a->swarm)
@@ -1485,7 +1494,9 @@ static void on_signal(uv_signal_t *s, int signum)
     dvm_agent_shutdown(a->core, now_ms(a));
     pump(a); /* results sent, claims made */
     claim_async(a, "shutdown");
-    /* close connections gracefully (queued results are flushed first) */
+    /* close connections gracefully (batched lines, then queued results,
+     * are flushed first) */
+    flush_conns(a);
     for (struct lconn *c = a->conns; c; c = c->next)
         dvm_conn_close(c->conn);
     if (!a->conns)
@@ -1616,6 +1627,13 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     uv_timer_init(&loop, &a->claim_timer);
     uv_timer_init(&loop, &a->grace_timer);
     a->timer.data = a->claim_timer.data = a->grace_timer.data = a;
+    uv_check_init(&loop, &a->flush_check);
+    uv_prepare_init(&loop, &a->flush_prepare);
+    a->flush_check.data = a->flush_prepare.data = a;
+    uv_check_start(&a->flush_check, flush_check_cb);
+    uv_prepare_start(&a->flush_prepare, flush_prepare_cb);
+    uv_unref((uv_handle_t *)&a->flush_check);
+    uv_unref((uv_handle_t *)&a->flush_prepare);
     uv_signal_init(&loop, &a->sigint);
     uv_signal_init(&loop, &a->sigterm);
     a->sigint.data = a->sigterm.data = a;

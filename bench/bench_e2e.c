@@ -41,6 +41,7 @@
 #include <pthread.h>
 
 #include "bench.h"
+#include "live/rmtree.h"
 #include "cashu/policy.h"
 #include "cashu/token.h"
 #include "cashu_env.h"
@@ -276,10 +277,8 @@ static void stop_stack(struct procs *p)
 {
     stop(p->agent);
     stop(p->mint);
-    char cmd[160];
     if (p->dir[0] && !getenv("DVM_BENCH_KEEP")) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
-        if (system(cmd) != 0)
+        if (dvm_remove_tree(p->dir) != 0)
             fprintf(stderr, "bench e2e: could not remove %s\n", p->dir);
     }
 }

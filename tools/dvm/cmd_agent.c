@@ -58,17 +58,6 @@ int dvm_cmd_agent(int argc, char **argv)
         fprintf(stderr, "dvm agent: --sub-peer: %s\n", err);
         return 2;
     }
-    /* The ollama/http processors take their stall timeout from
-     * $DVM_STALL_TIMEOUT when dvm_proc_opts.stall_timeout_ms is 0
-     * (processor.h); hand them the value resolved from flag > env >
-     * default. (Interim: agent_live.c could set po.stall_timeout_ms from
-     * cfg.stall_timeout directly.) */
-    char stall[24];
-    snprintf(stall, sizeof stall, "%llu", (unsigned long long)cfg.stall_timeout);
-    if (setenv("DVM_STALL_TIMEOUT", stall, 1) != 0) {
-        fprintf(stderr, "dvm agent: cannot set DVM_STALL_TIMEOUT\n");
-        return 1;
-    }
     dvm_log log = {stderr, cfg.log_json, "agent"};
     return dvm_agent_live_run(&cfg, &log);
 }

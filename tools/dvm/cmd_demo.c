@@ -1,7 +1,6 @@
 /* dvm demo: a mint, an agent and a customer on 127.0.0.1, one paid job
  * streamed to the terminal, then a summary; everything it started is
  * stopped by pid. */
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,17 +9,10 @@
 #include <uv.h>
 
 #include "dvm/cli.h"
+#include "live/rmtree.h"
 
 #define DEMO_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 15000
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 enum { P_MINT, P_AGENT, P_CUST, NPROC };
 static const char *const pname[NPROC] = {"mint", "agent", "customer"};
@@ -363,7 +355,7 @@ int dvm_cmd_demo(int argc, char **argv)
     uv_loop_close(&d->loop);
 
     /* remove the temporary directory (depth first, links not followed; no shell) */
-    if (nftw(d->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+    if (dvm_remove_tree(d->dir) != 0)
         fprintf(stderr, "demo: could not remove %s\n", d->dir);
 
     uint64_t total_ms = (uv_hrtime() - t_start) / 1000000;

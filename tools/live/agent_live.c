@@ -1551,6 +1551,7 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     po.chunks = (uint32_t)cfg->chunks;
     po.rate = cfg->rate;
     po.model = cfg->model;
+    po.stall_timeout_ms = (uint32_t)cfg->stall_timeout; /* flag > $DVM_STALL_TIMEOUT > default, resolved by live_config */
     if (dvm_proc_new(&loop, cfg->processor, &po, &a->proc, err, sizeof err) != 0) {
         dvm_log_job(log, NULL, "startup_failed", DVM_LS("reason", err));
         goto out;
@@ -1669,6 +1670,12 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
     /* One NDJSON line per message: nothing legitimate exceeds the 1 MiB line
      * limit, so cap what a peer can make us buffer per connection. */
     sc.conn.max_message = DVM_LIVE_MAX_MESSAGE;
+    /* Keep-alives both ways (the customer sends them too): a connection that
+     * stays silent for --idle-timeout is a peer that is gone or only holding
+     * a slot, and is closed. Plaintext has no empty-message keep-alive, so no
+     * idle timeout there (debugging only). */
+    sc.conn.keepalive_ms = DVM_LIVE_KEEPALIVE_MS;
+    sc.conn.idle_timeout_ms = cfg->insecure_plaintext ? 0 : cfg->idle_timeout;
     if (cfg->insecure_plaintext)
         dvm_log_job(log, NULL, "warning",
                     DVM_LS("message", "--insecure-plaintext: connections are NOT encrypted or authenticated"));

@@ -515,7 +515,8 @@ int dvm_buyer_start(uv_loop_t *loop, const dvm_buyer_opts *opts, const char *inp
     sc.peers = opts->peer;
     dvm_conn_options_default(&sc.conn);
     sc.conn.plaintext = opts->plaintext;
-    sc.conn.max_message = DVM_LIVE_MAX_MESSAGE; /* one NDJSON line per message */
+    sc.conn.max_message = DVM_LIVE_MAX_MESSAGE; /* see conn.h */
+    sc.conn.keepalive_ms = DVM_LIVE_KEEPALIVE_MS; /* the agent closes silent connections (--idle-timeout) */
     sc.dial_attempts = 3;
     sc.dial_retry_ms = 300;
     dvm_swarm_callbacks scb = {on_connection, on_peer_error};

@@ -80,10 +80,17 @@ typedef struct dvm_conn_options {
                                       DVM_ERR_INVALID). Both ends must agree. */
 } dvm_conn_options;
 
-/* Largest SecretStream message the agent and customer accept (bytes): the
- * peers send one NDJSON line per message and lines are limited to 1 MiB
- * (wire/frame.h), so 2 MiB leaves room and bounds per-connection buffering. */
+/* Largest SecretStream message the agent and customer accept (bytes): a
+ * message carries one NDJSON line or the lines of one loop turn batched up
+ * to 64 KiB, and lines are limited to 1 MiB (wire/frame.h), so 2 MiB leaves
+ * room and bounds per-connection buffering. */
 #define DVM_LIVE_MAX_MESSAGE ((size_t)2 << 20)
+
+/* Keep-alive interval of the agent's and customer's connections (ms): an
+ * empty SecretStream message when nothing was sent this long, as HyperDHT
+ * connections do by default (connectionKeepAlive 5000), so an idle timeout
+ * on the other end only fires on a peer that is really gone or silent. */
+#define DVM_LIVE_KEEPALIVE_MS 5000
 
 /* Fill opts with the defaults (all zero = defaults; no pinning). */
 void dvm_conn_options_default(dvm_conn_options *opts);

@@ -241,6 +241,8 @@ const dvm_opt dvm_agent_opts[] = {
         "chunks unlocked per payment"),
     U64("payment-timeout", "PAYMENT_TIMEOUT", dvm_agent_cfg, payment_timeout, "30000", 100, 3600000, "30000",
         "ms to wait for a payment"),
+    U64("idle-timeout", "DVM_IDLE_TIMEOUT", dvm_agent_cfg, idle_timeout, "60000", 0, 86400000, NULL,
+        "ms a customer connection may stay silent (keep-alives count) before it is closed; 0 = never"),
     STR("mint", "CASHU_MINT_URL", dvm_agent_cfg, mint, TESTNUT, TESTNUT, "Cashu mint to claim at (trusted)"),
     {"trust-mint", "DVM_TRUST_MINTS", DVM_OPT_LIST, offsetof(dvm_agent_cfg, trust_mint), NULL, 0, 0, NULL,
      "another mint whose tokens are accepted (repeatable)"},

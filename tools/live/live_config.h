@@ -70,6 +70,7 @@ typedef struct dvm_agent_cfg {
     uint64_t sats_per_chunk;     /* SATS_PER_CHUNK, sats */
     uint64_t chunks_per_payment; /* CHUNKS_PER_PAYMENT, chunks */
     uint64_t payment_timeout;    /* PAYMENT_TIMEOUT, ms */
+    uint64_t idle_timeout;       /* DVM_IDLE_TIMEOUT, ms; 0 = never (encrypted connections) */
     const char *mint;            /* CASHU_MINT_URL */
     dvm_cfg_list trust_mint;     /* extra trusted mints */
     uint64_t max_unclaimed;      /* sats held unclaimed before a claim */

@@ -162,8 +162,9 @@ static int count_events(lp *p, const char *ev)
     return n;
 }
 
-/* A raw client connected (handshake done) to the agent at addr. */
-static struct raw *r_connect(const char *addr)
+/* A raw client connected (handshake done) to the agent at addr, sending
+ * keep-alives every keepalive_ms when it has nothing to send (0 = never). */
+static struct raw *r_connect_ka(const char *addr, uint64_t keepalive_ms)
 {
     struct raw *r = calloc(1, sizeof *r);
     cr_assert_not_null(r);
@@ -173,6 +174,7 @@ static struct raw *r_connect(const char *addr)
     dvm_noise_keypair_generate(&kp, &rng);
     dvm_conn_options co;
     dvm_conn_options_default(&co);
+    co.keepalive_ms = keepalive_ms;
     dvm_conn_callbacks cb = {r_open, r_msg, NULL, r_close};
     char host[64];
     uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
@@ -185,6 +187,21 @@ static struct raw *r_connect(const char *addr)
         uv_run(&r->loop, UV_RUN_ONCE);
     cr_assert(r->open, "handshake with the agent");
     return r;
+}
+
+static struct raw *r_connect(const char *addr) { return r_connect_ka(addr, 0); }
+
+/* Run r's loop for ms milliseconds, or until the agent closes r. */
+static void r_run(struct raw *r, uint64_t ms)
+{
+    uv_timer_t t;
+    uv_timer_init(&r->loop, &t);
+    uv_timer_start(&t, tick, 10, 10);
+    uint64_t end = lp_now_ms() + ms;
+    while (!r->closed && lp_now_ms() < end)
+        uv_run(&r->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&r->loop, UV_RUN_NOWAIT);
 }
 
 static void r_free(struct raw *r)
@@ -277,6 +294,31 @@ Test(payments, the_same_proof_racing_through_the_verifier_pool_is_credited_once)
     free(y);
 }
 
+/* --idle-timeout: a connection that sends nothing (no keep-alives) is closed
+ * by the agent after the timeout; one that sends keep-alives (as our
+ * customer and HyperDHT connections do) outlives several timeouts and
+ * still gets an offer. */
+Test(payments, silent_connections_are_closed_and_keep_alives_keep_them_open)
+{
+    char url[256], addr[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--idle-timeout=400");
+    struct raw *silent = r_connect_ka(addr, 0);
+    r_run(silent, 10000);
+    cr_assert(silent->closed, "the silent connection is closed by the agent");
+    struct raw *alive = r_connect_ka(addr, 100); /* each raw client has its own loop: one at a time */
+    r_run(alive, 1500); /* > 3 idle timeouts, with keep-alives */
+    cr_assert_not(alive->closed, "keep-alives keep the connection open");
+    r_send(alive, "{\"type\":\"request\",\"id\":\"ka-1\",\"kind\":5100,\"input\":\"hi\",\"budget\":10}");
+    char *offer = r_wait(alive, "offer", "ka-1", NULL, 10000);
+    cr_assert_not_null(offer, "%s\nagent: %s", alive->in, agent->errlog);
+    free(offer);
+    r_free(alive);
+    r_free(silent);
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+}
+
 Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
 {
     char url[256], url_b[256], addr[128], bdir[200];
@@ -293,24 +335,7 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     char *forged2 = forge(other2); /* sent once the keyset is known: committed early */
     char *untrusted = wallet_token(url_b, "payer_b.db", 10);
 
-    struct raw *r = calloc(1, sizeof *r);
-    uv_loop_init(&r->loop);
-    dvm_rng rng = {rng_fill, NULL};
-    dvm_noise_keypair kp;
-    dvm_noise_keypair_generate(&kp, &rng);
-    dvm_conn_options co;
-    dvm_conn_options_default(&co);
-    dvm_conn_callbacks cb = {r_open, r_msg, NULL, r_close};
-    char host[64];
-    uint16_t port = (uint16_t)atoi(strrchr(addr, ':') + 1);
-    snprintf(host, sizeof host, "%.*s", (int)(strrchr(addr, ':') - addr), addr);
-    dvm_err e;
-    r->c = dvm_dial(&r->loop, host, port, &kp, &co, &cb, r, &e);
-    cr_assert_not_null(r->c);
-    uint64_t end = lp_now_ms() + 10000;
-    while (!r->open && !r->closed && lp_now_ms() < end)
-        uv_run(&r->loop, UV_RUN_ONCE);
-    cr_assert(r->open, "handshake with the agent");
+    struct raw *r = r_connect(addr);
 
     const char *ids[5] = {"forged", "untrusted", "good", "replay", "forged2"};
     const char *toks[5] = {forged, untrusted, good, good, forged2};
@@ -352,10 +377,7 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     lp *c = lp_start("customer", "customer", peer, mintf, wallet, "--budget=40", "--json", "normal", NULL);
     cr_assert_eq(lp_wait_exit(c, 30000), 0, "%s", c->errlog);
 
-    dvm_conn_close(r->c);
-    end = lp_now_ms() + 5000;
-    while (!r->closed && lp_now_ms() < end)
-        uv_run(&r->loop, UV_RUN_ONCE);
+    r_free(r);
     lp_signal(agent, SIGTERM);
     cr_assert_eq(lp_wait_exit(agent, 15000), 0);
     cr_assert_eq(count_events(agent, "payment_rejected"), 4, "%s", agent->errlog);
@@ -389,9 +411,6 @@ Test(payments, forged_untrusted_and_replayed_tokens_are_refused)
     free(rej);
     free(inc);
     dvm_wallet_store_close(st);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&r->loop);
-    free(r);
     free(good);
     free(other);
     free(forged);

@@ -381,6 +381,7 @@ struct vitem {
     /* the early commit (store thread), under v->mu: */
     bool store_done;       /* considered by the store thread (the stateful step waits for it) */
     int spec;              /* SPEC_*: what the early commit did */
+    bool over_bound;       /* refused only as over --max-unclaimed (stateful step) */
 };
 
 /* The early commit: a payment that passed the stateless checks so far
@@ -487,14 +488,32 @@ static void ver_commit(struct verifier *v)
 static bool ver_claim(struct verifier *v, struct vitem *it)
 {
     struct lagent *a = v->a;
-    if (!it->claims && !(it->claims = calloc(MAX_MINTS, sizeof *it->claims)))
-        return false;
-    bool all_ok = true;
-    for (size_t m = 0; m < a->n_wallets; m++) {
-        claim_one(v->wallets[m], &it->claims[m]);
-        all_ok &= it->claims[m].skipped || it->claims[m].e == DVM_OK;
+    if (!it->claims) {
+        if (!(it->claims = calloc(MAX_MINTS, sizeof *it->claims)))
+            return false;
+        for (size_t m = 0; m < MAX_MINTS; m++)
+            it->claims[m].skipped = true; /* nothing claimed yet */
     }
-    claim_apply(a, it->claims);
+    bool all_ok = true;
+    struct claim_res now[MAX_MINTS];
+    for (size_t m = 0; m < a->n_wallets; m++) {
+        claim_one(v->wallets[m], &now[m]);
+        all_ok &= now[m].skipped || now[m].e == DVM_OK;
+    }
+    claim_apply(a, now);
+    /* it->claims is what the loop logs for this payment, which may claim
+     * in several rounds: keep the sats of every round (a later round that
+     * found nothing must not hide what an earlier one claimed). */
+    for (size_t m = 0; m < a->n_wallets; m++) {
+        struct claim_res *c = &it->claims[m];
+        if (now[m].skipped)
+            continue;
+        if (!c->skipped) {
+            now[m].got += c->got;
+            now[m].rejected += c->rejected;
+        }
+        *c = now[m];
+    }
     return all_ok;
 }
 
@@ -579,6 +598,7 @@ static void ver_decide_inner(struct verifier *v, struct vitem *it)
         if (vd == DVM_PAY_CLAIM_FIRST) {
             ver_commit(v); /* what this batch accepted so far is claimed too */
             if (round == 3 || !ver_claim(v, it)) {
+                it->over_bound = true; /* refused for the bound only (ver_decide) */
                 snprintf(rbuf, rlen, "payment of %llu sats over the unclaimed limit (%llu sats held, limit %llu)",
                          (unsigned long long)amount, (unsigned long long)held,
                          (unsigned long long)a->cfg->max_unclaimed);
@@ -618,10 +638,34 @@ static void ver_decide(struct verifier *v, struct vitem *it)
     ver_decide_inner(v, it);
     if (it->spec == SPEC_STORED && it->r.outcome == DVM_VERIFY_REJECTED && it->decoded) {
         int m = mint_index(v->a, it->t.mint);
-        /* DVM_ERR_PROTO: a claim took the rows meanwhile (the mint refuses
-         * a forged token there and they end REJECTED too) */
-        if (m >= 0)
-            (void)dvm_wallet_client_reject_incoming(v->wallets[m], &it->t);
+        /* DVM_ERR_PROTO: a claim took the rows meanwhile. The mint refuses
+         * a forged token there (its rows end REJECTED: refused, right).
+         * But the claim can be ours taking a good token - the verifier's
+         * own claim at the unclaimed bound takes every INCOMING row, this
+         * payment's included - and refusing it then would take a
+         * customer's token for nothing:
+         *  - every proof SPENT here: the claim swapped it into our wallet
+         *    (a payment worth more than --max-unclaimed, refused after its
+         *    rounds): we hold the money, so it is credited, as claimed;
+         *  - refused at the bound only (checks passed, DLEQ verified) and
+         *    every proof PENDING: inputs of a claim of ours not finished
+         *    (the mint did not answer: the operation stays open and
+         *    dvm_wallet_client_recover completes it later; or a claim in
+         *    flight on another thread). The token is ours as durably as
+         *    any early-committed payment: it is credited, as stored.
+         * Not for a DLEQ or replay refusal: a forged token may be PENDING
+         * too, until the mint refuses it. Its rows stay in the store, so a
+         * replay of a credited token is still refused (EXISTS, or the
+         * mint's "spent" on the swap path). */
+        size_t spent = 0, pending = 0;
+        if (m >= 0 && dvm_wallet_client_reject_incoming(v->wallets[m], &it->t) == DVM_ERR_PROTO &&
+            dvm_wallet_client_claim_progress(v->wallets[m], &it->t, &spent, &pending) == DVM_OK) {
+            if (spent == it->t.n_proofs || (it->over_bound && pending == it->t.n_proofs)) {
+                it->r.outcome = spent == it->t.n_proofs ? DVM_VERIFY_OK_CLAIMED : DVM_VERIFY_OK;
+                it->r.amount = it->chk.amount;
+                it->rbuf[0] = 0;
+            }
+        }
     }
 }
 

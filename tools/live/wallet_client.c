@@ -886,6 +886,16 @@ dvm_err dvm_wallet_client_reject_incoming(dvm_wallet_client *w, const dvm_token 
     return e ? set_err(w, e, 0, "token proofs are not incoming in this wallet") : DVM_OK;
 }
 
+dvm_err dvm_wallet_client_claim_progress(dvm_wallet_client *w, const dvm_token *t, size_t *spent,
+                                         size_t *pending)
+{
+    *spent = *pending = 0;
+    dvm_err e = dvm_wallet_store_count_in(w->store, t->proofs, t->n_proofs, DVM_WPROOF_SPENT, spent);
+    if (!e)
+        e = dvm_wallet_store_count_in(w->store, t->proofs, t->n_proofs, DVM_WPROOF_PENDING, pending);
+    return e ? set_err(w, e, 0, "cannot read the wallet database") : DVM_OK;
+}
+
 dvm_err dvm_wallet_client_release(dvm_wallet_client *w, const dvm_token *t)
 {
     dvm_err e = dvm_wallet_store_move(w->store, t->proofs, t->n_proofs, DVM_WPROOF_RESERVED,

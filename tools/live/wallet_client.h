@@ -171,6 +171,17 @@ dvm_err dvm_wallet_client_mark_sent(dvm_wallet_client *w, const dvm_token *t);
  * meanwhile). */
 dvm_err dvm_wallet_client_reject_incoming(dvm_wallet_client *w, const dvm_token *t);
 
+/* What became of t (a token committed INCOMING) once it is no longer
+ * INCOMING (dvm_wallet_client_reject_incoming: DVM_ERR_PROTO): how many of
+ * its proofs are SPENT here (*spent: a claim of ours swapped them into this
+ * wallet, the mint accepted) and how many PENDING (*pending: inputs of a
+ * claim not finished - in flight on another connection, or left open for
+ * dvm_wallet_client_recover when the mint did not answer). The others are
+ * REJECTED (the mint refused them) or not stored. Reads only.
+ * DVM_ERR_STATE if the database fails. */
+dvm_err dvm_wallet_client_claim_progress(dvm_wallet_client *w, const dvm_token *t, size_t *spent,
+                                         size_t *pending);
+
 /* RESERVED -> UNSPENT for t's proofs (a micro-token that was not needed). */
 dvm_err dvm_wallet_client_release(dvm_wallet_client *w, const dvm_token *t);
 

@@ -302,6 +302,28 @@ dvm_err dvm_wallet_store_sum(dvm_wallet_store *st, const char *mint, dvm_wproof_
     return e;
 }
 
+dvm_err dvm_wallet_store_count_in(dvm_wallet_store *st, const dvm_proof *p, size_t n,
+                                  dvm_wproof_state state, size_t *count)
+{
+    *count = 0;
+    sqlite3_stmt *q = prep(st, "SELECT 1 FROM proofs WHERE secret = ? AND state = ?");
+    if (!q)
+        return DVM_ERR_STATE;
+    dvm_err e = DVM_OK;
+    for (size_t i = 0; i < n && e == DVM_OK; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, p[i].secret, (int)p[i].secret_len, SQLITE_STATIC);
+        sqlite3_bind_int(q, 2, (int)state);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+            (*count)++;
+        else if (rc != SQLITE_DONE)
+            e = fail(st, "count proofs");
+    }
+    sqlite3_finalize(q);
+    return e;
+}
+
 /* Move proofs (by secret) from one state to another inside a transaction;
  * DVM_ERR_PROTO if one is not in `from`. */
 static dvm_err move_locked(dvm_wallet_store *st, const dvm_proof *p, size_t n,

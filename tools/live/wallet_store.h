@@ -102,6 +102,12 @@ dvm_err dvm_wallet_store_list(dvm_wallet_store *st, const char *mint, dvm_wproof
 dvm_err dvm_wallet_store_sum(dvm_wallet_store *st, const char *mint, dvm_wproof_state state,
                              uint64_t *sats);
 
+/* How many of the proofs with the given secrets p[0..n) are stored in
+ * `state` (*count, 0..n; a proof not stored counts as not). Reads only.
+ * DVM_ERR_STATE if the database fails. */
+dvm_err dvm_wallet_store_count_in(dvm_wallet_store *st, const dvm_proof *p, size_t n,
+                                  dvm_wproof_state state, size_t *count);
+
 /* Move the proofs with the given secrets from `from` to `to`. DVM_ERR_PROTO
  * (nothing changed) unless every one is stored in `from`. */
 dvm_err dvm_wallet_store_move(dvm_wallet_store *st, const dvm_proof *p, size_t n,

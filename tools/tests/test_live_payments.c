@@ -445,3 +445,95 @@ Test(payments, the_unclaimed_bound_claims_and_never_refuses_a_good_payment)
     cr_assert_geq(count_in(agent->errlog, "\"why\":\"unclaimed bound\""), 2, "claims at the bound: %s",
                   agent->errlog);
 }
+
+/* A payment worth more than --max-unclaimed (10 sats, bound 5): the
+ * verifier claims first, and that claim takes every INCOMING row - the
+ * payment's own, committed early by the store thread (the keyset is known:
+ * a 3-sat payment came first) - and swaps it into the agent's wallet.
+ * Claiming again cannot make 10 sats fit under 5, so the payment used to
+ * be refused after its rounds although the agent had redeemed it: the
+ * customer's token gone, no chunk for it. A payment the agent redeemed is
+ * credited. */
+Test(payments, a_payment_over_the_bound_that_the_claim_redeemed_is_credited)
+{
+    char url[256], addr[128];
+    lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=40", "--max-unclaimed=5");
+    char *small = wallet_token(url, "s.db", 3);
+    char *big = wallet_token(url, "b.db", 10);
+    struct raw *r = r_connect(addr);
+    const char *ids[2] = {"warm", "over"};
+    const char *toks[2] = {small, big};
+    char *acked[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
+        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
+        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
+        free(offer);
+        r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", ids[i], toks[i]);
+        acked[i] = r_wait(r, "payment_ack", ids[i], NULL, 10000);
+        if (!acked[i])
+            break;
+    }
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not_null(acked[i], "%s is credited: %s\nagent: %s", ids[i], r->in, agent->errlog);
+        free(acked[i]);
+    }
+    r_free(r);
+    cr_assert_eq(count_events(agent, "payment"), 2, "%s", agent->errlog);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 0, "%s", agent->errlog);
+    cr_assert_geq(count_in(agent->errlog, "\"why\":\"unclaimed bound\""), 1, "claimed at the bound: %s",
+                  agent->errlog);
+    free(small);
+    free(big);
+}
+
+/* The mint down when a payment reaches the bound (3 + 10 sats held, bound
+ * 12): the verifier's claim takes every INCOMING row - the payment's own
+ * too, committed early - into a swap the mint never answers, an operation
+ * left open for recovery with those rows PENDING. The payment used to be
+ * refused ("over the unclaimed limit") while its rows stayed in that
+ * operation, which the next recovery completes: the agent would claim
+ * the customer's 10 sats for nothing. A payment whose rows are inputs of
+ * our own open claim is held as durably as any early-committed one: it is
+ * credited. */
+Test(payments, a_payment_at_the_bound_with_the_mint_down_is_not_taken_for_nothing)
+{
+    char url[256], addr[128];
+    lp *mint = lp_start_mint(dir, 0, url, sizeof url);
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=40", "--max-unclaimed=12");
+    char *small = wallet_token(url, "s.db", 3);
+    char *big = wallet_token(url, "b.db", 10);
+    struct raw *r = r_connect(addr);
+    const char *ids[2] = {"warm", "down"};
+    const char *toks[2] = {small, big};
+    char *acked[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1) { /* the keysets are known (the warm payment): the mint goes away */
+            lp_signal(mint, SIGTERM);
+            cr_assert_neq(lp_wait_exit(mint, 10000), -1, "the mint stops");
+        }
+        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
+        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
+        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
+        free(offer);
+        r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", ids[i], toks[i]);
+        acked[i] = r_wait(r, "payment_ack", ids[i], NULL, 10000);
+        if (!acked[i])
+            break;
+    }
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not_null(acked[i], "%s is credited: %s\nagent: %s", ids[i], r->in, agent->errlog);
+        free(acked[i]);
+    }
+    r_free(r);
+    cr_assert_eq(count_events(agent, "payment_rejected"), 0, "%s", agent->errlog);
+    cr_assert(strstr(agent->errlog, "\"event\":\"claim_deferred\""), "the claim at the bound found no mint: %s",
+              agent->errlog);
+    free(small);
+    free(big);
+}

@@ -172,6 +172,40 @@ Test(wallet_client, forged_and_double_spent_tokens_are_rejected_others_claimed)
     dvm_wallet_tokens_free(ts, 4);
 }
 
+/* dvm_wallet_client_claim_progress: what a claim did with a token that
+ * is no longer INCOMING - swapped (SPENT), refused by the mint (neither),
+ * or the input of a claim the mint never answered (PENDING, the operation
+ * open for recover). */
+Test(wallet_client, claim_progress_tells_swapped_refused_and_unfinished)
+{
+    cr_assert_eq(dvm_wallet_client_mint(W1, 48, 10000, NULL), DVM_OK);
+    dvm_token *ts = NULL;
+    cr_assert_eq(dvm_wallet_client_split(W1, 8, 4, &ts), DVM_OK);
+    ts[1].proofs[0].C[7] ^= 0x01; /* forged */
+    cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[0]), DVM_OK);
+    cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[1]), DVM_OK);
+    size_t spent = 9, pending = 9;
+    cr_assert_eq(dvm_wallet_client_claim_progress(W2, &ts[0], &spent, &pending), DVM_OK);
+    cr_assert(spent == 0 && pending == 0, "still INCOMING: %zu %zu", spent, pending);
+    uint64_t claimed = 0, rejected = 0;
+    cr_assert_eq(dvm_wallet_client_claim_incoming(W2, &claimed, &rejected), DVM_OK, "%s",
+                 dvm_wallet_client_last_error(W2));
+    cr_assert(claimed == 8 && rejected == 8);
+    cr_assert_eq(dvm_wallet_client_claim_progress(W2, &ts[0], &spent, &pending), DVM_OK);
+    cr_assert(spent == ts[0].n_proofs && pending == 0, "swapped: %zu %zu", spent, pending);
+    cr_assert_eq(dvm_wallet_client_claim_progress(W2, &ts[1], &spent, &pending), DVM_OK);
+    cr_assert(spent == 0 && pending == 0, "refused by the mint: %zu %zu", spent, pending);
+    cr_assert_eq(dvm_wallet_client_reject_incoming(W2, &ts[1]), DVM_ERR_PROTO);
+    /* keysets known: the next claim records its operation, then finds no mint */
+    cr_assert_eq(dvm_wallet_client_add_incoming(W2, &ts[2]), DVM_OK);
+    mp_stop(&M, SIGKILL);
+    cr_assert_eq(dvm_wallet_client_claim_incoming(W2, &claimed, NULL), DVM_ERR_AGAIN);
+    cr_assert_eq(dvm_wallet_client_claim_progress(W2, &ts[2], &spent, &pending), DVM_OK);
+    cr_assert(spent == 0 && pending == ts[2].n_proofs, "in the open claim: %zu %zu", spent, pending);
+    cr_assert_eq(dvm_wallet_client_reject_incoming(W2, &ts[2]), DVM_ERR_PROTO);
+    dvm_wallet_tokens_free(ts, 4);
+}
+
 Test(wallet_client, mint_down_then_claim_later)
 {
     cr_assert_eq(dvm_wallet_client_mint(W1, 20, 10000, NULL), DVM_OK);

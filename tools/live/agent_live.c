@@ -82,6 +82,13 @@ struct lagent {
     dvm_pay_policy *policy;
     uv_mutex_t policy_mu;   /* the policy's state (replay set, unclaimed): loop (claims) and verifier pool */
     bool policy_mu_init;
+    /* Claims (and the verifier's swap of a token without DLEQ) one at a
+     * time, whichever thread runs them: a claim starts by recovering the
+     * wallet's open operations, and another thread's swap in flight is
+     * one - reverted there (the mint has not seen it yet), its proofs had
+     * nowhere to go when the mint then executed it (lost). */
+    uv_mutex_t claim_mu;
+    bool claim_mu_init;
     struct verifier *ver;   /* payments: verified (pool) and committed off the loop */
     dvm_wallet_client *wallets[MAX_MINTS];
     const char *mint_urls[MAX_MINTS];
@@ -281,8 +288,10 @@ static bool claim_report(struct lagent *a, const struct claim_res *res, const ch
 static bool claim_sync(struct lagent *a, const char *why)
 {
     struct claim_res res[MAX_MINTS];
+    uv_mutex_lock(&a->claim_mu);
     for (size_t i = 0; i < a->n_wallets; i++)
         claim_one(a->wallets[i], &res[i]);
+    uv_mutex_unlock(&a->claim_mu);
     return claim_report(a, res, why);
 }
 
@@ -292,8 +301,10 @@ static bool claim_sync(struct lagent *a, const char *why)
 static void claim_work(uv_work_t *w)
 {
     struct lagent *a = w->data;
+    uv_mutex_lock(&a->claim_mu);
     for (size_t i = 0; i < a->n_wallets; i++)
         claim_one(a->claimers[i], &a->claim_res[i]);
+    uv_mutex_unlock(&a->claim_mu);
 }
 
 static void claim_async(struct lagent *a, const char *why);
@@ -496,10 +507,12 @@ static bool ver_claim(struct verifier *v, struct vitem *it)
     }
     bool all_ok = true;
     struct claim_res now[MAX_MINTS];
+    uv_mutex_lock(&a->claim_mu); /* waits for a claim of the loop's in flight */
     for (size_t m = 0; m < a->n_wallets; m++) {
         claim_one(v->wallets[m], &now[m]);
         all_ok &= now[m].skipped || now[m].e == DVM_OK;
     }
+    uv_mutex_unlock(&a->claim_mu);
     claim_apply(a, now);
     /* it->claims is what the loop logs for this payment, which may claim
      * in several rounds: keep the sats of every round (a later round that
@@ -585,7 +598,9 @@ static void ver_decide_inner(struct verifier *v, struct vitem *it)
         }
         if (vd == DVM_PAY_SWAP_FIRST && w) {
             uint64_t got = 0;
+            uv_mutex_lock(&a->claim_mu); /* a swap: an open operation while in flight */
             dvm_err e = dvm_wallet_client_receive(w, t, &got);
+            uv_mutex_unlock(&a->claim_mu);
             if (e == DVM_OK) {
                 it->r.outcome = DVM_VERIFY_OK_CLAIMED;
                 it->r.amount = amount;
@@ -650,14 +665,15 @@ static void ver_decide(struct verifier *v, struct vitem *it)
          *  - refused at the bound only (checks passed, DLEQ verified) and
          *    every proof PENDING: inputs of a claim of ours not finished
          *    (the mint did not answer: the operation stays open and
-         *    dvm_wallet_client_recover completes it later; or a claim in
-         *    flight on another thread). The token is ours as durably as
+         *    dvm_wallet_client_recover completes it later; no claim is in
+         *    flight meanwhile, claim_mu). The token is ours as durably as
          *    any early-committed payment: it is credited, as stored.
          * Not for a DLEQ or replay refusal: a forged token may be PENDING
          * too, until the mint refuses it. Its rows stay in the store, so a
          * replay of a credited token is still refused (EXISTS, or the
          * mint's "spent" on the swap path). */
         size_t spent = 0, pending = 0;
+        uv_mutex_lock(&v->a->claim_mu); /* no claim in flight: PENDING is an open operation */
         if (m >= 0 && dvm_wallet_client_reject_incoming(v->wallets[m], &it->t) == DVM_ERR_PROTO &&
             dvm_wallet_client_claim_progress(v->wallets[m], &it->t, &spent, &pending) == DVM_OK) {
             if (spent == it->t.n_proofs || (it->over_bound && pending == it->t.n_proofs)) {
@@ -666,6 +682,7 @@ static void ver_decide(struct verifier *v, struct vitem *it)
                 it->rbuf[0] = 0;
             }
         }
+        uv_mutex_unlock(&v->a->claim_mu);
     }
 }
 
@@ -988,7 +1005,9 @@ static void ver_stop(struct lagent *a)
          * now rather than at the next start */
         for (size_t m = 0; owed && m < a->n_wallets; m++) {
             struct claim_res r;
+            uv_mutex_lock(&a->claim_mu);
             claim_one(v->wallets[m], &r);
+            uv_mutex_unlock(&a->claim_mu);
             if (r.skipped)
                 continue;
             if (r.e == DVM_OK)
@@ -1570,6 +1589,13 @@ int dvm_agent_live_run(const dvm_agent_cfg *cfg, const dvm_log *log)
         return 1;
     }
     a->policy_mu_init = true;
+    if (uv_mutex_init(&a->claim_mu) != 0) {
+        uv_mutex_destroy(&a->policy_mu);
+        uv_loop_close(&loop);
+        free(a);
+        return 1;
+    }
+    a->claim_mu_init = true;
     char err[512];
     int rc = 1;
 
@@ -1787,6 +1813,8 @@ out:
     free(a->ver);
     if (a->policy_mu_init)
         uv_mutex_destroy(&a->policy_mu);
+    if (a->claim_mu_init)
+        uv_mutex_destroy(&a->claim_mu);
     free(a);
     return rc;
 }

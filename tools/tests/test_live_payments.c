@@ -3,6 +3,7 @@
  * a forged token (DLEQ tampered), a token of an untrusted mint and a
  * replayed token are refused with an `error` and no credit; a good payment
  * on the same connection and a normal customer are not affected. */
+#include "hold_proxy.h"
 #include "live_proc.h"
 #include "spawn_run.h"
 
@@ -534,6 +535,88 @@ Test(payments, a_payment_at_the_bound_with_the_mint_down_is_not_taken_for_nothin
     cr_assert_eq(count_events(agent, "payment_rejected"), 0, "%s", agent->errlog);
     cr_assert(strstr(agent->errlog, "\"event\":\"claim_deferred\""), "the claim at the bound found no mint: %s",
               agent->errlog);
+    free(small);
+    free(big);
+}
+
+static bool proxy_holding(hold_proxy *p)
+{
+    bool h;
+    int cs, sw;
+    hold_proxy_state(p, &h, &cs, &sw);
+    return h;
+}
+
+static int proxy_checkstates(hold_proxy *p)
+{
+    bool h;
+    int cs, sw;
+    hold_proxy_state(p, &h, &cs, &sw);
+    return cs;
+}
+
+/* Two claims at once, on the agent's two wallet connections: the loop's
+ * (a job ended: 3 sats) has its swap in flight (held by a proxy in front
+ * of the mint) when a payment reaches the bound (3 + 10 > 12) and the
+ * verifier claims too. The verifier's claim began by "recovering" open
+ * operations - the loop's, in flight - asked the mint (inputs unspent: the
+ * swap had not arrived), reverted it, and the loop's swap then went
+ * through with no open operation to store its proofs in: the 3 sats it
+ * claimed were lost (its inputs REJECTED as spent by the next swap). The
+ * proxy makes that order certain (checkstate, the held swap, the
+ * verifier's swap). Claims run one at a time: the agent ends with all 13
+ * sats. */
+Test(payments, a_claim_never_reverts_another_claim_in_flight)
+{
+    static hold_proxy hp;
+    char murl[256], url[256], addr[128];
+    lp_start_mint(dir, 0, murl, sizeof murl);
+    const char *colon = strrchr(murl, ':');
+    cr_assert_not_null(colon);
+    cr_assert(hold_proxy_start(&hp, (uint16_t)atoi(colon + 1), url, sizeof url));
+    lp *agent = lp_start_agent(dir, url, addr, sizeof addr, "--chunks=40", "--max-unclaimed=12");
+    char *small = wallet_token(url, "s.db", 3);
+    char *big = wallet_token(url, "b.db", 10);
+    struct raw *r = r_connect(addr);
+    r_send(r, "{\"type\":\"request\",\"id\":\"warm\",\"kind\":5100,\"input\":\"job\",\"budget\":100}");
+    free(r_wait(r, "offer", "warm", NULL, 10000));
+    r_send(r, "{\"type\":\"payment\",\"id\":\"warm\",\"token\":\"%s\"}", small);
+    char *ack = r_wait(r, "payment_ack", "warm", NULL, 10000);
+    cr_assert_not_null(ack, "%s\nagent: %s", r->in, agent->errlog);
+    free(ack);
+    /* the job ends: the loop claims its 3 sats, the swap is held */
+    hold_proxy_arm(&hp);
+    r_send(r, "{\"type\":\"stop\",\"id\":\"warm\"}");
+    for (uint64_t end = lp_now_ms() + 10000; !proxy_holding(&hp) && lp_now_ms() < end;)
+        r_run(r, 20);
+    cr_assert(proxy_holding(&hp), "the job-end claim's swap reaches the proxy: %s", agent->errlog);
+    /* a payment at the bound: the verifier claims while that swap is in flight */
+    r_send(r, "{\"type\":\"request\",\"id\":\"bound\",\"kind\":5100,\"input\":\"job\",\"budget\":100}");
+    free(r_wait(r, "offer", "bound", NULL, 10000));
+    r_send(r, "{\"type\":\"payment\",\"id\":\"bound\",\"token\":\"%s\"}", big);
+    /* a verifier that recovers the loop's operation asks the mint first
+     * (the proxy then lets the held swap go); one that waits for the
+     * loop's claim asks nothing: the swap is let go after 2 s */
+    for (uint64_t end = lp_now_ms() + 2000; proxy_checkstates(&hp) == 0 && lp_now_ms() < end;)
+        r_run(r, 20);
+    hold_proxy_release(&hp);
+    ack = r_wait(r, "payment_ack", "bound", NULL, 15000);
+    r_free(r);
+    lp_signal(agent, SIGTERM);
+    cr_assert_eq(lp_wait_exit(agent, 15000), 0);
+    hold_proxy_stop(&hp);
+    cr_assert_not_null(ack, "the payment at the bound is credited: %s", agent->errlog);
+    free(ack);
+    char adb[300], err[256];
+    snprintf(adb, sizeof adb, "%s/agent.db", dir);
+    dvm_wallet_store *st = NULL;
+    cr_assert_eq(dvm_wallet_store_open(adb, &st, err, sizeof err), DVM_OK, "%s", err);
+    uint64_t unspent = 0, rejected = 0;
+    cr_assert_eq(dvm_wallet_store_sum(st, url, DVM_WPROOF_UNSPENT, &unspent), DVM_OK);
+    cr_assert_eq(dvm_wallet_store_sum(st, url, DVM_WPROOF_REJECTED, &rejected), DVM_OK);
+    dvm_wallet_store_close(st);
+    cr_assert_eq(unspent, 13, "every claimed sat kept (%llu unspent, %llu rejected): %s",
+                 (unsigned long long)unspent, (unsigned long long)rejected, agent->errlog);
     free(small);
     free(big);
 }

@@ -482,6 +482,28 @@ static inline bool same_bytes(const void *a, const void *b, size_t n)
     return (diff | (u ^ v)) == 0;
 }
 
+/* A decoded chunk line of this job (both line paths): the decode
+ * succeeded, so clear the decode error and reason, then account the chunk
+ * as dvm_customer_handle_msg does. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline dvm_err line_chunk(dvm_customer *c, dvm_str data, bool has_seq, uint64_t seq, uint64_t now_ms,
+                                 char *reason, size_t reason_cap, dvm_err *decode_err)
+{
+    if (decode_err)
+        *decode_err = DVM_OK;
+    if (reason && reason_cap)
+        reason[0] = '\0';
+    begin(c);
+    if (c->state == C_DONE)
+        return DVM_ERR_STATE;
+    if (c->state == C_INIT)
+        return DVM_ERR_PROTO;
+    c->last_ms = now_ms;
+    return on_chunk_data(c, data, has_seq, seq);
+}
+
 /* The fused line path (see customer.h). A line that starts with this
  * job's own chunk head (the bytes dvm_msg_encode writes for its id) would
  * decode, in dvm_msg_decode's fast path, to a chunk with exactly this id,
@@ -508,17 +530,7 @@ dvm_err dvm_customer_handle_line(dvm_customer *c, dvm_msg_decoder *d, const void
     dvm_str data;
     if (hl && c->ctail.seq == c->chunks + 1 &&
         dvm_cf_decode_chunk_line(d, line, len, c->head.data, hl, &c->ctail, &data)) {
-        if (decode_err)
-            *decode_err = DVM_OK;
-        if (reason && reason_cap)
-            reason[0] = '\0';
-        begin(c);
-        if (c->state == C_DONE)
-            return DVM_ERR_STATE;
-        if (c->state == C_INIT)
-            return DVM_ERR_PROTO;
-        c->last_ms = now_ms;
-        return on_chunk_data(c, data, true, c->ctail.seq);
+        return line_chunk(c, data, true, c->ctail.seq, now_ms, reason, reason_cap, decode_err);
     }
     return handle_line_general(c, d, line, len, now_ms, reason, reason_cap, decode_err);
 }
@@ -537,17 +549,7 @@ static NOINLINE dvm_err handle_line_general(dvm_customer *c, dvm_msg_decoder *d,
         bool has_seq;
         uint64_t seq;
         if (dvm_msg_decode_chunk_tail(d, line, len, hl, &data, &has_seq, &seq) == DVM_OK) {
-            if (decode_err)
-                *decode_err = DVM_OK;
-            if (reason && reason_cap)
-                reason[0] = '\0';
-            begin(c);
-            if (c->state == C_DONE)
-                return DVM_ERR_STATE;
-            if (c->state == C_INIT)
-                return DVM_ERR_PROTO;
-            c->last_ms = now_ms;
-            return on_chunk_data(c, data, has_seq, seq);
+            return line_chunk(c, data, has_seq, seq, now_ms, reason, reason_cap, decode_err);
         }
     }
     dvm_msg m;

@@ -147,6 +147,18 @@ static void r_send(struct raw *r, const char *fmt, ...)
     cr_assert_eq(dvm_conn_send(r->c, (const uint8_t *)line, (size_t)n), DVM_OK);
 }
 
+/* Request job `id` (input "job i", budget 100), wait for its offer, pay it
+ * with token `tok`; returns the payment_ack line (malloc'd) or NULL. */
+static char *r_request_and_pay(struct raw *r, const char *id, int i, const char *tok)
+{
+    r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", id, i);
+    char *offer = r_wait(r, "offer", id, NULL, 10000);
+    cr_assert_not_null(offer, "offer for %s: %s", id, r->in);
+    free(offer);
+    r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", id, tok);
+    return r_wait(r, "payment_ack", id, NULL, 10000);
+}
+
 static void rng_fill(void *ctx, uint8_t *b, size_t n)
 {
     (void)ctx;
@@ -467,12 +479,7 @@ Test(payments, a_payment_over_the_bound_that_the_claim_redeemed_is_credited)
     const char *toks[2] = {small, big};
     char *acked[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
-        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
-        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
-        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
-        free(offer);
-        r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", ids[i], toks[i]);
-        acked[i] = r_wait(r, "payment_ack", ids[i], NULL, 10000);
+        acked[i] = r_request_and_pay(r, ids[i], i, toks[i]);
         if (!acked[i])
             break;
     }
@@ -516,12 +523,7 @@ Test(payments, a_payment_at_the_bound_with_the_mint_down_is_not_taken_for_nothin
             lp_signal(mint, SIGTERM);
             cr_assert_neq(lp_wait_exit(mint, 10000), -1, "the mint stops");
         }
-        r_send(r, "{\"type\":\"request\",\"id\":\"%s\",\"kind\":5100,\"input\":\"job %d\",\"budget\":100}", ids[i], i);
-        char *offer = r_wait(r, "offer", ids[i], NULL, 10000);
-        cr_assert_not_null(offer, "offer for %s: %s", ids[i], r->in);
-        free(offer);
-        r_send(r, "{\"type\":\"payment\",\"id\":\"%s\",\"token\":\"%s\"}", ids[i], toks[i]);
-        acked[i] = r_wait(r, "payment_ack", ids[i], NULL, 10000);
+        acked[i] = r_request_and_pay(r, ids[i], i, toks[i]);
         if (!acked[i])
             break;
     }

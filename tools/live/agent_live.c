@@ -86,7 +86,9 @@ struct lagent {
      * time, whichever thread runs them: a claim starts by recovering the
      * wallet's open operations, and another thread's swap in flight is
      * one - reverted there (the mint has not seen it yet), its proofs had
-     * nowhere to go when the mint then executed it (lost). */
+     * nowhere to go when the mint then executed it (lost). The SUB_KIND
+     * pipeline's buyer takes it too around its split (and its top-up
+     * mint), on the loop (dvm_buyer_opts.wallet_mu). */
     uv_mutex_t claim_mu;
     bool claim_mu_init;
     struct verifier *ver;   /* payments: verified (pool) and committed off the loop */
@@ -1173,14 +1175,23 @@ static void start_pipeline(struct lagent *a, struct ljob *j, dvm_str input)
     dvm_wallet_balance bal;
     if (j->pl && dvm_wallet_client_balance(w, &bal) == DVM_OK && bal.unspent < cfg->sub_budget) {
         uint64_t minted = 0; /* fund the sub-task budget at our mint */
-        if (dvm_wallet_client_mint(w, cfg->sub_budget - bal.unspent, 30000, &minted) != DVM_OK) {
+        uv_mutex_lock(&a->claim_mu); /* a mint: an open operation while in flight (see below) */
+        dvm_err me = dvm_wallet_client_mint(w, cfg->sub_budget - bal.unspent, 30000, &minted);
+        uv_mutex_unlock(&a->claim_mu);
+        if (me != DVM_OK) {
             snprintf(err, sizeof err, "cannot fund the sub-task: %s", dvm_wallet_client_last_error(w));
             dvm_agent_on_generation_error(a->core, j->handle, err, strlen(err), now_ms(a));
             return;
         }
     }
+    /* The buyer's split swaps on this wallet file, here on the loop: under
+     * claim_mu, as every claim (whose recovery would revert a swap in
+     * flight: the sub-budget lost). The loop waits at most for one claim
+     * (bounded by the claim clients' HTTP timeouts); no claim_mu holder
+     * waits on the loop (claims and the verifier only talk to the mint and
+     * the store), so this cannot deadlock. */
     dvm_buyer_opts o = {cfg->sub_kind, cfg->sub_budget, cfg->sub_max_sats_per_chunk, 0, 60000, cfg->sub_peer, w,
-                        a->log, "sub", false};
+                        a->log, "sub", false, &a->claim_mu};
     dvm_buyer_cbs cb = {sub_chunk, sub_end, j};
     if (!j->pl || dvm_buyer_start(a->loop, &o, input.ptr ? input.ptr : "", input.len, &cb, &j->sub, err,
                                   sizeof err) != 0) {

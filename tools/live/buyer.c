@@ -157,7 +157,12 @@ static void need_token(dvm_buyer *b, uint64_t req, uint64_t amount)
         if (n > 4096)
             n = 4096;
         dvm_token *ts = NULL;
-        if (dvm_wallet_client_split(b->o.wallet, amount, (size_t)n, &ts) != DVM_OK) {
+        if (b->o.wallet_mu)
+            uv_mutex_lock(b->o.wallet_mu); /* no recovery elsewhere reverts the split's swap in flight */
+        dvm_err se = dvm_wallet_client_split(b->o.wallet, amount, (size_t)n, &ts);
+        if (b->o.wallet_mu)
+            uv_mutex_unlock(b->o.wallet_mu);
+        if (se != DVM_OK) {
             char why[300];
             snprintf(why, sizeof why, "cannot split the budget: %s", dvm_wallet_client_last_error(b->o.wallet));
             dvm_customer_on_token_failed(b->core, req, why, now_ms(b));

@@ -32,6 +32,15 @@ typedef struct dvm_buyer_opts {
     const dvm_log *log;          /* borrowed */
     const char *who;             /* log prefix for sub-jobs ("sub"), or NULL */
     bool plaintext;              /* debugging: no SecretStream (dvm_conn_options.plaintext) */
+    /* Optional (NULL: none), borrowed: held around the budget's split
+     * (dvm_wallet_client_split: swaps, each an open operation while in
+     * flight). A process where another thread may run
+     * dvm_wallet_client_recover on the same wallet file (the agent's
+     * claims) passes the mutex those take, so no recovery reverts the
+     * split's swap in flight (its new proofs would then have nowhere to
+     * go: lost). Taken on the loop thread, which waits while another
+     * holder runs: a holder must never wait on this loop. */
+    uv_mutex_t *wallet_mu;
 } dvm_buyer_opts;
 
 /* How a job ended. Pointers are valid during on_end only. */

@@ -153,7 +153,7 @@ int dvm_customer_live_run(const dvm_customer_cfg *cfg, const char *input, size_t
     }
 
     dvm_buyer_opts o = {cfg->kind, cfg->budget, cfg->max_sats_per_chunk, cfg->prepay, cfg->timeout, cfg->peer, w,
-                        log, NULL, cfg->insecure_plaintext};
+                        log, NULL, cfg->insecure_plaintext, NULL /* one process, one job: no claims */};
     dvm_buyer_cbs cb = {on_chunk, on_end, c};
     if (dvm_buyer_start(&loop, &o, input, input_len, &cb, &c->buyer, err, sizeof err) != 0) {
         snprintf(c->reason, sizeof c->reason, "%s", err);

@@ -1,6 +1,7 @@
 /* End to end on 127.0.0.1 with real processes: `dvm mint`, `dvm agent`,
  * `dvm customer` (and `dvm demo`). Payments verified and claimed, customer
  * and provider crashes, the mint down at the end of a job, capacity. */
+#include "hold_proxy.h"
 #include "live_proc.h"
 #include "spawn_run.h"
 
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "cashu/proof.h"
+#include "live/buyer.h"
 #include "live/processor.h"
 #include "live/wallet_client.h"
 #include "live/wallet_store.h"
@@ -753,4 +755,167 @@ Test(e2e, mint_restart_on_a_port_held_for_a_moment_retries_the_bind)
     lp_start_mint(dir, (uint16_t)port, again, sizeof again);
     port_hold_join(&h);
     cr_assert_str_eq(again, url);
+}
+
+/* A claim of the agent's, modelled: another thread, its own wallet client
+ * on the buyer's wallet file, that runs dvm_wallet_client_recover under
+ * the lock the agent passes the buyer (claim_mu) once the buyer's split
+ * swap is in flight (held by the proxy). If the lock is busy then (the
+ * split holds it: the fix), the held swap is let go and the claim waits
+ * for the lock. */
+struct split_claimer {
+    hold_proxy *hp;
+    uv_mutex_t *mu;
+    dvm_wallet_client *w;
+    atomic_bool stop;
+    bool saw_swap, lock_busy, ran;
+    size_t closed; /* operations the recovery completed or reverted */
+    dvm_err e;
+};
+
+static void *split_claimer_main(void *arg)
+{
+    struct split_claimer *c = arg;
+    for (uint64_t end = lp_now_ms() + 15000; !atomic_load(&c->stop) && lp_now_ms() < end;) {
+        bool h;
+        int cs, sw;
+        hold_proxy_state(c->hp, &h, &cs, &sw);
+        if (h) {
+            c->saw_swap = true;
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL); /* polls the proxy's state; the order comes from the proxy */
+    }
+    if (!c->saw_swap)
+        return NULL;
+    if (uv_mutex_trylock(c->mu) != 0) {
+        c->lock_busy = true;
+        hold_proxy_release(c->hp);
+        uv_mutex_lock(c->mu);
+    }
+    c->e = dvm_wallet_client_recover(c->w, &c->closed);
+    c->ran = true;
+    uv_mutex_unlock(c->mu);
+    return NULL;
+}
+
+struct split_buy {
+    bool ended;
+    dvm_customer_status status;
+    uint64_t sats_paid;
+    char reason[300];
+};
+
+static void split_buy_end(void *ud, const dvm_buyer_result *r)
+{
+    struct split_buy *sb = ud;
+    sb->ended = true;
+    sb->status = r->status;
+    sb->sats_paid = r->sats_paid;
+    snprintf(sb->reason, sizeof sb->reason, "%s", r->reason);
+}
+
+static void split_guard(uv_timer_t *t) { (void)t; }
+
+/* The agent's SUB_KIND pipeline buys its sub-task with the agent's own
+ * wallet, splitting the sub-budget (a swap) on the loop, while a claim on
+ * another thread starts by recovering the wallet's open operations. The
+ * split's swap in flight is one: a claim that ran then asked the mint
+ * (inputs unspent: the swap had not arrived), reverted it, and the swap
+ * then went through with nowhere to store its proofs - the split failed,
+ * the sub-task was not bought and its budget was lost (spent at the mint,
+ * UNSPENT in the wallet). The buyer takes dvm_buyer_opts.wallet_mu (the
+ * agent passes claim_mu) around the split: the claim waits, recovers
+ * nothing, the sub-task is paid. Here the buyer runs in this process with a
+ * claim modelled on a thread (split_claimer), and a proxy in front of the
+ * mint holds the split's swap until that claim's checkstate (or until the
+ * claim finds the lock busy). */
+Test(e2e, a_claim_never_reverts_the_sub_task_split_in_flight)
+{
+    static hold_proxy hp;
+    char murl[256], url[256], baddr[128], db[300], err[256];
+    lp_start_mint(dir, 0, murl, sizeof murl);
+    const char *colon = strrchr(murl, ':');
+    cr_assert_not_null(colon);
+    cr_assert(hold_proxy_start(&hp, (uint16_t)atoi(colon + 1), url, sizeof url));
+    lp *b = lp_start_agent(dir, url, baddr, sizeof baddr, "--chunks=20");
+    snprintf(db, sizeof db, "%s/buyer.db", dir);
+    dvm_wallet_client *w = NULL, *cw = NULL;
+    cr_assert_eq(dvm_wallet_client_open(url, db, 10000, &w, err, sizeof err), DVM_OK, "%s", err);
+    cr_assert_eq(dvm_wallet_client_open(url, db, 10000, &cw, err, sizeof err), DVM_OK, "%s", err);
+    uint64_t minted = 0;
+    cr_assert_eq(dvm_wallet_client_mint(w, 50, 10000, &minted), DVM_OK, "%s", dvm_wallet_client_last_error(w));
+    cr_assert_eq(minted, 50);
+
+    uv_mutex_t mu;
+    cr_assert_eq(uv_mutex_init(&mu), 0);
+    static struct split_claimer c;
+    memset(&c, 0, sizeof c);
+    c.hp = &hp;
+    c.mu = &mu;
+    c.w = cw;
+    hold_proxy_arm(&hp); /* the next swap: the split's (32+16+2 cannot make tokens of 10) */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, split_claimer_main, &c), 0);
+
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    uv_timer_t guard;
+    uv_timer_init(&loop, &guard);
+    uv_timer_start(&guard, split_guard, 200, 200); /* wakes the loop for the bounded wait below */
+    dvm_log log = {NULL, false, "test"};
+    dvm_buyer_opts o = {5100, 50, 5, 0, 10000, baddr, w, &log, "sub", false, &mu};
+    struct split_buy sb;
+    memset(&sb, 0, sizeof sb);
+    dvm_buyer_cbs cb = {NULL, split_buy_end, &sb};
+    dvm_buyer *buyer = NULL;
+    cr_assert_eq(dvm_buyer_start(&loop, &o, "translate this", 14, &cb, &buyer, err, sizeof err), 0, "%s", err);
+    for (uint64_t end = lp_now_ms() + 40000; !sb.ended && lp_now_ms() < end;)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (!sb.ended)
+        dvm_buyer_cancel(buyer);
+    atomic_store(&c.stop, true);
+    pthread_join(th, NULL);
+    uv_close((uv_handle_t *)&guard, NULL);
+    for (uint64_t end = lp_now_ms() + 5000; uv_loop_alive(&loop) && lp_now_ms() < end;)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    hold_proxy_stop(&hp);
+    lp_signal(b, SIGTERM);
+    cr_assert_eq(lp_wait_exit(b, 15000), 0);
+
+    cr_assert(c.saw_swap, "the split's swap reached the proxy");
+    cr_assert(c.ran, "the claim ran while the split's swap was in flight");
+    cr_assert(sb.ended, "the sub-task ended");
+    /* no sat lost: every UNSPENT proof in the wallet is unspent at the mint,
+     * and with the ones paid they make the 50 sats minted */
+    dvm_wallet_store *st = NULL;
+    cr_assert_eq(dvm_wallet_store_open(db, &st, err, sizeof err), DVM_OK, "%s", err);
+    dvm_proof *p = NULL;
+    size_t n = 0;
+    uint64_t sent = 0, unspent = 0;
+    cr_assert_eq(dvm_wallet_store_sum(st, url, DVM_WPROOF_SENT, &sent), DVM_OK);
+    cr_assert_eq(dvm_wallet_store_list(st, url, DVM_WPROOF_UNSPENT, &p, &n), DVM_OK);
+    dvm_wallet_store_close(st);
+    dvm_wallet_client_close(cw);
+    dvm_wallet_client_close(w);
+    cr_assert_eq(dvm_wallet_client_open(murl, db, 5000, &w, err, sizeof err), DVM_OK, "%s", err);
+    dvm_proof_state *s = calloc(n ? n : 1, sizeof *s);
+    cr_assert(n == 0 || dvm_wallet_client_check(w, p, n, s) == DVM_OK, "%s", dvm_wallet_client_last_error(w));
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(s[i], DVM_PROOF_UNSPENT, "UNSPENT proof %zu (%llu sats) is unspent at the mint", i,
+                     (unsigned long long)p[i].amount);
+        unspent += p[i].amount;
+    }
+    free(s);
+    free(p);
+    dvm_wallet_client_close(w);
+    cr_assert_eq(unspent + sent, 50, "%llu unspent + %llu sent", (unsigned long long)unspent,
+                 (unsigned long long)sent);
+    cr_assert_eq(c.closed, 0, "the claim's recovery found no operation of the split's open");
+    cr_assert_eq(sb.status, DVM_CUSTOMER_OK, "the sub-task was bought: %s", sb.reason);
+    cr_assert_eq(sb.sats_paid, 20);
+    cr_assert(c.lock_busy, "the split holds the lock while its swap is in flight");
+    uv_mutex_destroy(&mu);
 }

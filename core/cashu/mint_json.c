@@ -407,6 +407,34 @@ static dvm_err get_u64(const json_t *obj, const char *key, uint64_t *out, char *
     return DVM_OK;
 }
 
+/* NUT-04/05 quote states by name, indexed by their enum value (UNPAID = 0). */
+static const char *const MINT_QUOTE_STATES[3] = {"UNPAID", "PAID", "ISSUED"};
+static const char *const MELT_QUOTE_STATES[3] = {"UNPAID", "PENDING", "PAID"};
+
+/* A quote's "state" (one of names[0..3), *out = its index), or, from mints
+ * older than the state field, the boolean "paid" (*out = paid_state or 0,
+ * UNPAID). DVM_ERR_INVALID for an unknown or missing state. */
+static dvm_err get_quote_state(const json_t *obj, const char *const names[3], int paid_state, int *out,
+                               char *reason, size_t rlen)
+{
+    const json_t *st = json_object_get(obj, "state");
+    if (json_is_string(st)) {
+        const char *v = json_string_value(st);
+        for (int i = 0; i < 3; i++)
+            if (strcmp(v, names[i]) == 0) {
+                *out = i;
+                return DVM_OK;
+            }
+        return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
+    }
+    const json_t *paid = json_object_get(obj, "paid");
+    if (json_is_boolean(paid)) {
+        *out = json_is_true(paid) ? paid_state : 0;
+        return DVM_OK;
+    }
+    return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
+}
+
 dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *reason,
                                  size_t rlen)
 {
@@ -422,23 +450,10 @@ dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *rea
         return e;
     if (!q->unit[0])
         strcpy(q->unit, "sat");
-    const json_t *st = json_object_get(obj, "state");
-    if (json_is_string(st)) {
-        const char *v = json_string_value(st);
-        if (strcmp(v, "UNPAID") == 0)
-            q->state = DVM_MINT_QUOTE_UNPAID;
-        else if (strcmp(v, "PAID") == 0)
-            q->state = DVM_MINT_QUOTE_PAID;
-        else if (strcmp(v, "ISSUED") == 0)
-            q->state = DVM_MINT_QUOTE_ISSUED;
-        else
-            return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
-    } else if (json_is_boolean(json_object_get(obj, "paid"))) {
-        q->state = json_is_true(json_object_get(obj, "paid")) ? DVM_MINT_QUOTE_PAID
-                                                              : DVM_MINT_QUOTE_UNPAID;
-    } else {
-        return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
-    }
+    int state;
+    if ((e = get_quote_state(obj, MINT_QUOTE_STATES, DVM_MINT_QUOTE_PAID, &state, reason, rlen)))
+        return e;
+    q->state = (dvm_mint_quote_state)state;
     return DVM_OK;
 }
 
@@ -466,23 +481,10 @@ dvm_err dvm_melt_quote_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
         return e;
     if (!q->unit[0])
         strcpy(q->unit, "sat");
-    const json_t *st = json_object_get(obj, "state");
-    if (json_is_string(st)) {
-        const char *v = json_string_value(st);
-        if (strcmp(v, "UNPAID") == 0)
-            q->state = DVM_MELT_QUOTE_UNPAID;
-        else if (strcmp(v, "PENDING") == 0)
-            q->state = DVM_MELT_QUOTE_PENDING;
-        else if (strcmp(v, "PAID") == 0)
-            q->state = DVM_MELT_QUOTE_PAID;
-        else
-            return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
-    } else if (json_is_boolean(json_object_get(obj, "paid"))) {
-        q->state = json_is_true(json_object_get(obj, "paid")) ? DVM_MELT_QUOTE_PAID
-                                                              : DVM_MELT_QUOTE_UNPAID;
-    } else {
-        return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
-    }
+    int state;
+    if ((e = get_quote_state(obj, MELT_QUOTE_STATES, DVM_MELT_QUOTE_PAID, &state, reason, rlen)))
+        return e;
+    q->state = (dvm_melt_quote_state)state;
     const json_t *ch = json_object_get(obj, "change");
     if (change && ch && !json_is_null(ch))
         return dvm_cashu_blind_signatures_from_json(ctx, ch, max_change, "change", change,

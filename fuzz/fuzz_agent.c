@@ -20,23 +20,7 @@
 #include "common/buf.h"
 #include "session/agent.h"
 #include "wire/codec.h"
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n, i;
-} rd;
-
-static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
-
-static dvm_str slice(rd *r, size_t max)
-{
-    size_t len = u8(r) % (max + 1);
-    if (len > r->n - r->i)
-        len = r->n - r->i;
-    dvm_str s = {(const char *)r->p + r->i, len};
-    r->i += len;
-    return s;
-}
+#include "fuzz_input.h"
 
 #define MAXJ 256
 

@@ -20,23 +20,9 @@
 #include "cashu/mint.h"
 #include "cashu/mint_json.h"
 #include "cashu/mint_memstore.h"
+#include "fuzz_input.h"
 
 #define FUZZ_INVOICE "lnbc1000n1pfuzz"
-
-typedef struct {
-    uint64_t s;
-} prng;
-
-static void prng_fill(void *ctx, uint8_t *buf, size_t len)
-{
-    prng *p = ctx;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (p->s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        buf[i] = (uint8_t)(z ^ (z >> 31));
-    }
-}
 
 static void check_error(const dvm_mint_error *err)
 {

@@ -15,23 +15,9 @@
 #include "cashu/mint_memstore.h"
 #include "cashu/policy.h"
 #include "cashu/token.h"
+#include "fuzz_input.h"
 
 #define FUZZ_MINT_URL "http://127.0.0.1:3338"
-
-typedef struct {
-    uint64_t s;
-} prng;
-
-static void prng_fill(void *ctx, uint8_t *buf, size_t len)
-{
-    prng *p = ctx;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (p->s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        buf[i] = (uint8_t)(z ^ (z >> 31));
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

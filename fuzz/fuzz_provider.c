@@ -25,30 +25,7 @@
 #include "session/provider.h"
 #include "wire/codec.h"
 #include "wire/utf8.h"
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n, i;
-} rd;
-
-static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
-
-static uint16_t u16(rd *r)
-{
-    uint16_t a = u8(r);
-    return (uint16_t)(a | (uint16_t)u8(r) << 8);
-}
-
-/* A borrowed slice of up to `max` input bytes (length from one byte). */
-static dvm_str slice(rd *r, size_t max)
-{
-    size_t len = u8(r) % (max + 1);
-    if (len > r->n - r->i)
-        len = r->n - r->i;
-    dvm_str s = {(const char *)r->p + r->i, len};
-    r->i += len;
-    return s;
-}
+#include "fuzz_input.h"
 
 typedef struct world {
     dvm_provider_config cfg;

@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE
 #include "scenario.h"
+#include "common/err.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -75,16 +76,6 @@ struct sim_scenario_builder {
     json_t *root;
 };
 
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
-
 sim_scenario_builder *sim_scenario_builder_new(void)
 {
     sim_scenario_builder *b = calloc(1, sizeof *b);
@@ -135,11 +126,11 @@ static dvm_err merge(json_t *dst, json_t *src, const char *path, char *err, size
         snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
         json_t *d = json_object_get(dst, key);
         if (!d) {
-            seterr(err, n, "unknown scenario field '%s'", sub);
+            dvm_reasonf(err, n, "unknown scenario field '%s'", sub);
             return DVM_ERR_NOT_FOUND;
         }
         if (!compatible(d, v)) {
-            seterr(err, n, "scenario field '%s' has the wrong type", sub);
+            dvm_reasonf(err, n, "scenario field '%s' has the wrong type", sub);
             return DVM_ERR_INVALID;
         }
         if (json_is_object(d)) {
@@ -156,18 +147,18 @@ static dvm_err merge(json_t *dst, json_t *src, const char *path, char *err, size
 dvm_err sim_scenario_merge_json(sim_scenario_builder *b, const char *text, char *err, size_t err_len)
 {
     if (strlen(text) > (1u << 20)) {
-        seterr(err, err_len, "scenario larger than 1 MiB");
+        dvm_reasonf(err, err_len, "scenario larger than 1 MiB");
         return DVM_ERR_TOO_LARGE;
     }
     json_error_t je;
     json_t *src = json_loads(text, JSON_REJECT_DUPLICATES, &je);
     if (!src) {
-        seterr(err, err_len, "scenario JSON: %s (line %d)", je.text, je.line);
+        dvm_reasonf(err, err_len, "scenario JSON: %s (line %d)", je.text, je.line);
         return DVM_ERR_INVALID;
     }
     if (!json_is_object(src)) {
         json_decref(src);
-        seterr(err, err_len, "scenario must be a JSON object");
+        dvm_reasonf(err, err_len, "scenario must be a JSON object");
         return DVM_ERR_INVALID;
     }
     dvm_err e = merge(b->root, src, "", err, err_len);
@@ -179,13 +170,13 @@ dvm_err sim_scenario_set(sim_scenario_builder *b, const char *assignment, char *
 {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment) {
-        seterr(err, err_len, "--set wants PATH=VALUE, got '%s'", assignment);
+        dvm_reasonf(err, err_len, "--set wants PATH=VALUE, got '%s'", assignment);
         return DVM_ERR_INVALID;
     }
     char path[256];
     size_t plen = (size_t)(eq - assignment);
     if (plen >= sizeof path) {
-        seterr(err, err_len, "--set path too long");
+        dvm_reasonf(err, err_len, "--set path too long");
         return DVM_ERR_INVALID;
     }
     memcpy(path, assignment, plen);
@@ -195,20 +186,20 @@ dvm_err sim_scenario_set(sim_scenario_builder *b, const char *assignment, char *
     json_t *parent = b->root;
     char *save = NULL, *tok = strtok_r(path, ".", &save), *next;
     if (!tok) {
-        seterr(err, err_len, "--set: empty path");
+        dvm_reasonf(err, err_len, "--set: empty path");
         return DVM_ERR_INVALID;
     }
     while ((next = strtok_r(NULL, ".", &save)) != NULL) {
         parent = json_object_get(parent, tok);
         if (!parent || !json_is_object(parent)) {
-            seterr(err, err_len, "unknown scenario field '%.*s'", (int)plen, assignment);
+            dvm_reasonf(err, err_len, "unknown scenario field '%.*s'", (int)plen, assignment);
             return DVM_ERR_NOT_FOUND;
         }
         tok = next;
     }
     json_t *def = json_object_get(parent, tok);
     if (!def) {
-        seterr(err, err_len, "unknown scenario field '%.*s'", (int)plen, assignment);
+        dvm_reasonf(err, err_len, "unknown scenario field '%.*s'", (int)plen, assignment);
         return DVM_ERR_NOT_FOUND;
     }
     json_error_t je;
@@ -219,7 +210,7 @@ dvm_err sim_scenario_set(sim_scenario_builder *b, const char *assignment, char *
         return DVM_ERR_NOMEM;
     if (!compatible(def, v) || json_is_object(def)) {
         json_decref(v);
-        seterr(err, err_len, "--set %.*s: value '%s' has the wrong type", (int)plen, assignment, value);
+        dvm_reasonf(err, err_len, "--set %.*s: value '%s' has the wrong type", (int)plen, assignment, value);
         return DVM_ERR_INVALID;
     }
     if (json_object_set_new(parent, tok, v) != 0)
@@ -240,13 +231,13 @@ static dvm_err get_u64(json_t *o, const char *group, const char *key, uint64_t l
     json_t *v = json_object_get(o, key);
     double d = json_number_value(v);
     if (!json_is_integer(v) && !(json_is_real(v) && d == floor(d))) {
-        seterr(err, n, "%s%s%s must be an integer", group, *group ? "." : "", key);
+        dvm_reasonf(err, n, "%s%s%s must be an integer", group, *group ? "." : "", key);
         return DVM_ERR_INVALID;
     }
     if (json_is_integer(v) ? (json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < lo ||
                               (uint64_t)json_integer_value(v) > hi)
                            : (d < (double)lo || d > (double)hi)) {
-        seterr(err, n, "%s%s%s must be in [%llu, %llu]", group, *group ? "." : "", key,
+        dvm_reasonf(err, n, "%s%s%s must be in [%llu, %llu]", group, *group ? "." : "", key,
                (unsigned long long)lo, (unsigned long long)hi);
         return DVM_ERR_INVALID;
     }
@@ -260,7 +251,7 @@ static dvm_err get_f(json_t *o, const char *group, const char *key, double lo, d
     json_t *v = json_object_get(o, key);
     double d = json_number_value(v);
     if (!is_number(v) || !isfinite(d) || d < lo || d > hi) {
-        seterr(err, n, "%s%s%s must be a number in [%g, %g]", group, *group ? "." : "", key, lo, hi);
+        dvm_reasonf(err, n, "%s%s%s must be a number in [%g, %g]", group, *group ? "." : "", key, lo, hi);
         return DVM_ERR_INVALID;
     }
     *out = d;
@@ -272,7 +263,7 @@ static dvm_err get_windows(json_t *o, const char *group, const char *key, int wi
 {
     json_t *a = json_object_get(o, key);
     if (json_array_size(a) > SIM_MAX_WINDOWS) {
-        seterr(err, n, "%s.%s: at most %d entries", group, key, SIM_MAX_WINDOWS);
+        dvm_reasonf(err, n, "%s.%s: at most %d entries", group, key, SIM_MAX_WINDOWS);
         return DVM_ERR_INVALID;
     }
     size_t i;
@@ -282,7 +273,7 @@ static dvm_err get_windows(json_t *o, const char *group, const char *key, int wi
         char g[96];
         snprintf(g, sizeof g, "%s.%s[%zu]", group, key, i);
         if (!json_is_object(e)) {
-            seterr(err, n, "%s must be an object", g);
+            dvm_reasonf(err, n, "%s must be an object", g);
             return DVM_ERR_INVALID;
         }
         const char *k;
@@ -290,7 +281,7 @@ static dvm_err get_windows(json_t *o, const char *group, const char *key, int wi
         json_object_foreach(e, k, v) {
             if (strcmp(k, "at_s") && !(with_duration && !strcmp(k, "duration_s")) &&
                 !(with_fraction && !strcmp(k, "fraction"))) {
-                seterr(err, n, "unknown scenario field '%s.%s'", g, k);
+                dvm_reasonf(err, n, "unknown scenario field '%s.%s'", g, k);
                 return DVM_ERR_NOT_FOUND;
             }
         }
@@ -355,15 +346,15 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
     FG("providers", p, providers, early_ask, 0, 1);
     FG("providers", p, providers, stall, 0, 1);
     if (out->providers.sats_per_chunk_min > out->providers.sats_per_chunk_max) {
-        seterr(err, err_len, "providers.sats_per_chunk_min > providers.sats_per_chunk_max");
+        dvm_reasonf(err, err_len, "providers.sats_per_chunk_min > providers.sats_per_chunk_max");
         return DVM_ERR_INVALID;
     }
     if (out->providers.chunks_min > out->providers.chunks_max) {
-        seterr(err, err_len, "providers.chunks_min > providers.chunks_max");
+        dvm_reasonf(err, err_len, "providers.chunks_min > providers.chunks_max");
         return DVM_ERR_INVALID;
     }
     if (out->providers.take_and_stop + out->providers.early_ask + out->providers.stall > 1.0 + 1e-9) {
-        seterr(err, err_len, "provider adversary fractions add up to more than 1");
+        dvm_reasonf(err, err_len, "provider adversary fractions add up to more than 1");
         return DVM_ERR_INVALID;
     }
 
@@ -383,7 +374,7 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
     FG("customers", c, customers, untrusted_mint, 0, 1);
     FG("customers", c, customers, replay, 0, 1);
     if (out->customers.budget_min > out->customers.budget_max) {
-        seterr(err, err_len, "customers.budget_min > customers.budget_max");
+        dvm_reasonf(err, err_len, "customers.budget_min > customers.budget_max");
         return DVM_ERR_INVALID;
     }
     {
@@ -391,7 +382,7 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
         double sum = s->customers.never_pay + s->customers.double_spend + s->customers.forge +
                      s->customers.untrusted_mint + s->customers.replay;
         if (sum > 1.0 + 1e-9) {
-            seterr(err, err_len, "customer adversary fractions add up to more than 1");
+            dvm_reasonf(err, err_len, "customer adversary fractions add up to more than 1");
             return DVM_ERR_INVALID;
         }
     }
@@ -403,7 +394,7 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
     else if (!strcmp(choice, "least_loaded"))
         out->customers.choice = SIM_CHOICE_LEAST_LOADED;
     else {
-        seterr(err, err_len, "customers.choice must be random, cheapest or least_loaded");
+        dvm_reasonf(err, err_len, "customers.choice must be random, cheapest or least_loaded");
         return DVM_ERR_INVALID;
     }
 
@@ -416,7 +407,7 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
     else if (!strcmp(lat, "lognormal"))
         out->network.latency = SIM_LAT_LOGNORMAL;
     else {
-        seterr(err, err_len, "network.latency must be fixed, uniform or lognormal");
+        dvm_reasonf(err, err_len, "network.latency must be fixed, uniform or lognormal");
         return DVM_ERR_INVALID;
     }
     FG("network", nw, network, latency_ms, 0, 600000);
@@ -428,7 +419,7 @@ dvm_err sim_scenario_build(const sim_scenario_builder *b, sim_scenario *out, cha
     FG("network", nw, network, bandwidth_kbps, 0, 1e9);
     UG("network", nw, network, connect_rtts, 0, 10);
     if (out->network.latency == SIM_LAT_UNIFORM && out->network.latency_max_ms < out->network.latency_ms) {
-        seterr(err, err_len, "network.latency_max_ms < network.latency_ms");
+        dvm_reasonf(err, err_len, "network.latency_max_ms < network.latency_ms");
         return DVM_ERR_INVALID;
     }
     dvm_err e = get_windows(nw, "network", "partitions", 1, 1, out->network.partitions,

@@ -1,37 +1,24 @@
 #include "cashu/mint_json.h"
+#include "common/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static dvm_err why(dvm_err e, char *reason, size_t rlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static dvm_err why(dvm_err e, char *reason, size_t rlen, const char *fmt, ...)
-{
-    if (reason && rlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, rlen, fmt, ap);
-        va_end(ap);
-    }
-    return e;
-}
-
 static dvm_err load(const char *body, size_t len, json_t **out, char *reason, size_t rlen)
 {
     *out = NULL;
     if (len > DVM_MINT_MAX_BODY)
-        return why(DVM_ERR_TOO_LARGE, reason, rlen, "body over %u bytes", DVM_MINT_MAX_BODY);
+        return dvm_fail_reason(DVM_ERR_TOO_LARGE, reason, rlen, "body over %u bytes", DVM_MINT_MAX_BODY);
     json_error_t jerr;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
-        return why(DVM_ERR_INVALID, reason, rlen, "malformed JSON: %s (line %d)", jerr.text,
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "malformed JSON: %s (line %d)", jerr.text,
                    jerr.line);
     if (!json_is_object(j)) {
         json_decref(j);
-        return why(DVM_ERR_INVALID, reason, rlen, "body is not a JSON object");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "body is not a JSON object");
     }
     *out = j;
     return DVM_OK;
@@ -43,7 +30,7 @@ static dvm_err check_count(const json_t *arr, size_t max, const char *field, cha
                            size_t rlen)
 {
     if (json_is_array(arr) && json_array_size(arr) > max)
-        return why(DVM_ERR_LIMIT, reason, rlen, "%s: more than %zu items", field, max);
+        return dvm_fail_reason(DVM_ERR_LIMIT, reason, rlen, "%s: more than %zu items", field, max);
     return DVM_OK;
 }
 
@@ -52,10 +39,10 @@ static dvm_err get_quote_id(const json_t *j, char out[DVM_QUOTE_ID_MAX + 1], cha
 {
     const json_t *q = json_object_get(j, "quote");
     if (!json_is_string(q))
-        return why(DVM_ERR_INVALID, reason, rlen, "quote: missing or not a string");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "quote: missing or not a string");
     size_t n = json_string_length(q);
     if (n == 0 || n > DVM_QUOTE_ID_MAX || strlen(json_string_value(q)) != n)
-        return why(DVM_ERR_INVALID, reason, rlen, "quote: empty, too long or contains NUL");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "quote: empty, too long or contains NUL");
     memcpy(out, json_string_value(q), n + 1);
     return DVM_OK;
 }
@@ -167,7 +154,7 @@ dvm_err dvm_mint_parse_checkstate(const dvm_cashu_ctx *ctx, const char *body, si
         return e;
     const json_t *ys = json_object_get(j, "Ys");
     if (!json_is_array(ys)) {
-        e = why(DVM_ERR_INVALID, reason, rlen, "Ys: missing or not an array");
+        e = dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "Ys: missing or not an array");
     } else if ((e = check_count(ys, max, "Ys", reason, rlen))) {
         /* over the limit */
     } else if (json_array_size(ys) > 0) {
@@ -180,7 +167,7 @@ dvm_err dvm_mint_parse_checkstate(const dvm_cashu_ctx *ctx, const char *body, si
             if (!json_is_string(y) || json_string_length(y) != 2 * DVM_POINT_BYTES ||
                 dvm_cashu_hex_decode(json_string_value(y), out->Ys[i], DVM_POINT_BYTES) ||
                 dvm_cashu_point_check(ctx, out->Ys[i]))
-                e = why(DVM_ERR_INVALID, reason, rlen, "Ys[%zu]: not a compressed point in hex",
+                e = dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "Ys[%zu]: not a compressed point in hex",
                         i);
         }
         out->n = n;
@@ -201,10 +188,10 @@ static dvm_err get_unit(const json_t *j, char out[DVM_UNIT_MAX + 1], char *reaso
 {
     const json_t *u = json_object_get(j, "unit");
     if (!json_is_string(u))
-        return why(DVM_ERR_INVALID, reason, rlen, "unit: missing or not a string");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "unit: missing or not a string");
     size_t n = json_string_length(u);
     if (n == 0 || n > DVM_UNIT_MAX || strlen(json_string_value(u)) != n)
-        return why(DVM_ERR_INVALID, reason, rlen, "unit: empty or too long");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "unit: empty or too long");
     memcpy(out, json_string_value(u), n + 1);
     return DVM_OK;
 }
@@ -220,7 +207,7 @@ dvm_err dvm_mint_parse_mint_quote(const char *body, size_t len, dvm_quote_reques
     const json_t *a = json_object_get(j, "amount");
     if (!json_is_integer(a) || json_integer_value(a) <= 0 ||
         (uint64_t)json_integer_value(a) > DVM_CASHU_MAX_AMOUNT)
-        e = why(DVM_ERR_INVALID, reason, rlen, "amount: missing or not an integer in 1..2^53-1");
+        e = dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "amount: missing or not an integer in 1..2^53-1");
     else
         out->amount = (uint64_t)json_integer_value(a);
     if (!e)
@@ -239,10 +226,10 @@ dvm_err dvm_mint_parse_melt_quote(const char *body, size_t len, dvm_quote_reques
         return e;
     const json_t *r = json_object_get(j, "request");
     if (!json_is_string(r))
-        e = why(DVM_ERR_INVALID, reason, rlen, "request: missing or not a string");
+        e = dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "request: missing or not a string");
     else if (json_string_length(r) == 0 || json_string_length(r) > DVM_BOLT11_MAX ||
              strlen(json_string_value(r)) != json_string_length(r))
-        e = why(DVM_ERR_INVALID, reason, rlen, "request: empty or longer than %d bytes",
+        e = dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "request: empty or longer than %d bytes",
                 DVM_BOLT11_MAX);
     else
         memcpy(out->request, json_string_value(r), json_string_length(r) + 1);
@@ -382,13 +369,13 @@ static dvm_err copy_str(const json_t *obj, const char *key, char *out, size_t ca
     const json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
         if (required)
-            return why(DVM_ERR_INVALID, reason, rlen, "%s: missing", key);
+            return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "%s: missing", key);
         out[0] = '\0';
         return DVM_OK;
     }
     if (!json_is_string(v) || json_string_length(v) >= cap ||
         strlen(json_string_value(v)) != json_string_length(v))
-        return why(DVM_ERR_INVALID, reason, rlen, "%s: not a string of at most %zu bytes", key,
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "%s: not a string of at most %zu bytes", key,
                    cap - 1);
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
     return DVM_OK;
@@ -402,7 +389,7 @@ static dvm_err get_u64(const json_t *obj, const char *key, uint64_t *out, char *
     if (!v || json_is_null(v))
         return DVM_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return why(DVM_ERR_INVALID, reason, rlen, "%s: not a non-negative integer", key);
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "%s: not a non-negative integer", key);
     *out = (uint64_t)json_integer_value(v);
     return DVM_OK;
 }
@@ -425,14 +412,14 @@ static dvm_err get_quote_state(const json_t *obj, const char *const names[3], in
                 *out = i;
                 return DVM_OK;
             }
-        return why(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "state: unknown \"%.16s\"", v);
     }
     const json_t *paid = json_object_get(obj, "paid");
     if (json_is_boolean(paid)) {
         *out = json_is_true(paid) ? paid_state : 0;
         return DVM_OK;
     }
-    return why(DVM_ERR_INVALID, reason, rlen, "state: missing");
+    return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "state: missing");
 }
 
 dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *reason,
@@ -440,7 +427,7 @@ dvm_err dvm_mint_quote_from_json(const json_t *obj, dvm_mint_quote *q, char *rea
 {
     memset(q, 0, sizeof *q);
     if (!json_is_object(obj))
-        return why(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
     dvm_err e;
     if ((e = copy_str(obj, "quote", q->quote, sizeof q->quote, true, reason, rlen)) ||
         (e = copy_str(obj, "request", q->request, sizeof q->request, true, reason, rlen)) ||
@@ -468,7 +455,7 @@ dvm_err dvm_melt_quote_from_json(const dvm_cashu_ctx *ctx, const json_t *obj,
     if (n_change)
         *n_change = 0;
     if (!json_is_object(obj))
-        return why(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "quote response is not an object");
     dvm_err e;
     if ((e = copy_str(obj, "quote", q->quote, sizeof q->quote, true, reason, rlen)) ||
         (e = copy_str(obj, "request", q->request, sizeof q->request, false, reason, rlen)) ||
@@ -497,9 +484,9 @@ dvm_err dvm_mint_states_from_json(const json_t *obj, const uint8_t (*Ys)[DVM_POI
 {
     const json_t *arr = json_object_get(obj, "states");
     if (!json_is_array(arr))
-        return why(DVM_ERR_INVALID, reason, rlen, "states: missing or not an array");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "states: missing or not an array");
     if (json_array_size(arr) > 4 * (n + 16))
-        return why(DVM_ERR_TOO_LARGE, reason, rlen, "states: far more entries than asked");
+        return dvm_fail_reason(DVM_ERR_TOO_LARGE, reason, rlen, "states: far more entries than asked");
     for (size_t i = 0; i < n; i++) {
         char want[2 * DVM_POINT_BYTES + 1];
         dvm_cashu_hex_encode(Ys[i], DVM_POINT_BYTES, want);
@@ -522,11 +509,11 @@ dvm_err dvm_mint_states_from_json(const json_t *obj, const uint8_t (*Ys)[DVM_POI
             else if (strcmp(st, "SPENT") == 0)
                 states[i] = DVM_PROOF_SPENT;
             else
-                return why(DVM_ERR_PROTO, reason, rlen, "states: unknown state \"%.16s\"", st);
+                return dvm_fail_reason(DVM_ERR_PROTO, reason, rlen, "states: unknown state \"%.16s\"", st);
             found = true;
         }
         if (!found)
-            return why(DVM_ERR_PROTO, reason, rlen, "states: no answer for Y %s", want);
+            return dvm_fail_reason(DVM_ERR_PROTO, reason, rlen, "states: no answer for Y %s", want);
     }
     return DVM_OK;
 }

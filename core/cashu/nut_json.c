@@ -1,38 +1,26 @@
 #include "cashu/nut_json.h"
+#include "common/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void why(char *reason, size_t rlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void why(char *reason, size_t rlen, const char *fmt, ...)
-{
-    if (!reason || rlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, rlen, fmt, ap);
-    va_end(ap);
-}
-
 static dvm_err get_amount(const json_t *obj, const char *key, const char *path, uint64_t *out,
                           char *reason, size_t rlen)
 {
     const json_t *v = json_object_get(obj, key);
     if (!v) {
-        why(reason, rlen, "%s%s: missing", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: missing", path, key);
         return DVM_ERR_INVALID;
     }
     if (!json_is_integer(v)) {
-        why(reason, rlen, "%s%s: not an integer", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not an integer", path, key);
         return DVM_ERR_INVALID;
     }
     json_int_t a = json_integer_value(v);
     if (a <= 0 || (uint64_t)a > DVM_CASHU_MAX_AMOUNT || !dvm_cashu_amount_is_pow2((uint64_t)a)) {
-        why(reason, rlen, "%s%s: not a power of two in 1..2^52", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not a power of two in 1..2^52", path, key);
         return DVM_ERR_INVALID;
     }
     *out = (uint64_t)a;
@@ -44,21 +32,21 @@ static dvm_err get_str(const json_t *obj, const char *key, const char *path, siz
 {
     const json_t *v = json_object_get(obj, key);
     if (!v) {
-        why(reason, rlen, "%s%s: missing", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: missing", path, key);
         return DVM_ERR_INVALID;
     }
     if (!json_is_string(v)) {
-        why(reason, rlen, "%s%s: not a string", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not a string", path, key);
         return DVM_ERR_INVALID;
     }
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
     if (n > max) {
-        why(reason, rlen, "%s%s: longer than %zu bytes", path, key, max);
+        dvm_reasonf(reason, rlen, "%s%s: longer than %zu bytes", path, key, max);
         return DVM_ERR_TOO_LARGE;
     }
     if (strlen(s) != n) {
-        why(reason, rlen, "%s%s: contains a NUL", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: contains a NUL", path, key);
         return DVM_ERR_INVALID;
     }
     *out = s;
@@ -76,13 +64,13 @@ static dvm_err get_id(const json_t *obj, const char *path, char out[DVM_KEYSET_I
     if (e)
         return e;
     if (n < 2) {
-        why(reason, rlen, "%sid: too short", path);
+        dvm_reasonf(reason, rlen, "%sid: too short", path);
         return DVM_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            why(reason, rlen, "%sid: not lowercase hex", path);
+            dvm_reasonf(reason, rlen, "%sid: not lowercase hex", path);
             return DVM_ERR_INVALID;
         }
     }
@@ -101,11 +89,11 @@ static dvm_err get_point(const dvm_cashu_ctx *ctx, const json_t *obj, const char
     if (e)
         return e;
     if (dvm_cashu_hex_decode(s, out, DVM_POINT_BYTES) != DVM_OK) {
-        why(reason, rlen, "%s%s: not 33 bytes of hex", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not 33 bytes of hex", path, key);
         return DVM_ERR_INVALID;
     }
     if (dvm_cashu_point_check(ctx, out) != DVM_OK) {
-        why(reason, rlen, "%s%s: not a valid compressed point", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not a valid compressed point", path, key);
         return DVM_ERR_INVALID;
     }
     return DVM_OK;
@@ -121,7 +109,7 @@ static dvm_err get_scalar(const json_t *obj, const char *key, const char *path,
     if (e)
         return e;
     if (dvm_cashu_hex_decode(s, out, DVM_SCALAR_BYTES) != DVM_OK) {
-        why(reason, rlen, "%s%s: not 32 bytes of hex", path, key);
+        dvm_reasonf(reason, rlen, "%s%s: not 32 bytes of hex", path, key);
         return DVM_ERR_INVALID;
     }
     return DVM_OK;
@@ -136,7 +124,7 @@ static dvm_err get_dleq(const json_t *obj, const char *path, bool want_r, bool *
     if (!v || json_is_null(v))
         return DVM_OK;
     if (!json_is_object(v)) {
-        why(reason, rlen, "%sdleq: not an object", path);
+        dvm_reasonf(reason, rlen, "%sdleq: not an object", path);
         return DVM_ERR_INVALID;
     }
     char p2[96];
@@ -157,7 +145,7 @@ static dvm_err get_dleq(const json_t *obj, const char *path, bool want_r, bool *
 static dvm_err need_object(const json_t *obj, const char *path, char *reason, size_t rlen)
 {
     if (!json_is_object(obj)) {
-        why(reason, rlen, "%s: not an object", path[0] ? path : "value");
+        dvm_reasonf(reason, rlen, "%s: not an object", path[0] ? path : "value");
         return DVM_ERR_INVALID;
     }
     return DVM_OK;
@@ -188,11 +176,11 @@ dvm_err dvm_cashu_keys_from_json(const dvm_cashu_ctx *ctx, const json_t *keys, d
                                  char *reason, size_t rlen)
 {
     if (!json_is_object(keys)) {
-        why(reason, rlen, "keys: not an object");
+        dvm_reasonf(reason, rlen, "keys: not an object");
         return DVM_ERR_INVALID;
     }
     if (json_object_size(keys) == 0 || json_object_size(keys) > DVM_KEYSET_MAX_ORDERS) {
-        why(reason, rlen, "keys: needs 1..64 entries");
+        dvm_reasonf(reason, rlen, "keys: needs 1..64 entries");
         return DVM_ERR_INVALID;
     }
     ks->present = 0;
@@ -201,17 +189,17 @@ dvm_err dvm_cashu_keys_from_json(const dvm_cashu_ctx *ctx, const json_t *keys, d
     json_object_foreach((json_t *)keys, k, v) {
         uint64_t amount;
         if (!parse_amount_key(k, &amount) || !dvm_cashu_amount_is_pow2(amount)) {
-            why(reason, rlen, "keys: amount \"%.24s\" is not a power of two", k);
+            dvm_reasonf(reason, rlen, "keys: amount \"%.24s\" is not a power of two", k);
             return DVM_ERR_INVALID;
         }
         int o = dvm_cashu_amount_order(amount);
         if (!json_is_string(v) || json_string_length(v) != 2 * DVM_POINT_BYTES ||
             dvm_cashu_hex_decode(json_string_value(v), ks->keys[o], DVM_POINT_BYTES) != DVM_OK) {
-            why(reason, rlen, "keys[\"%s\"]: not a 33-byte compressed key in hex", k);
+            dvm_reasonf(reason, rlen, "keys[\"%s\"]: not a 33-byte compressed key in hex", k);
             return DVM_ERR_INVALID;
         }
         if (dvm_cashu_point_check(ctx, ks->keys[o]) != DVM_OK) {
-            why(reason, rlen, "keys[\"%s\"]: not a valid point", k);
+            dvm_reasonf(reason, rlen, "keys[\"%s\"]: not a valid point", k);
             return DVM_ERR_INVALID;
         }
         ks->present |= (uint64_t)1 << o;
@@ -246,7 +234,7 @@ dvm_err dvm_cashu_keyset_from_json(const dvm_cashu_ctx *ctx, const json_t *obj, 
     if ((e = dvm_cashu_keys_from_json(ctx, json_object_get(obj, "keys"), ks, reason, rlen)))
         return e;
     if (dvm_keyset_check_id(ks) != DVM_OK) {
-        why(reason, rlen, "keyset %s: id does not match its keys", ks->id);
+        dvm_reasonf(reason, rlen, "keyset %s: id does not match its keys", ks->id);
         return DVM_ERR_INVALID;
     }
     return DVM_OK;
@@ -436,16 +424,16 @@ static dvm_err parse_array(const dvm_cashu_ctx *ctx, const json_t *arr, size_t m
     *out = NULL;
     *n = 0;
     if (!arr) {
-        why(reason, rlen, "%s: missing", field);
+        dvm_reasonf(reason, rlen, "%s: missing", field);
         return DVM_ERR_INVALID;
     }
     if (!json_is_array(arr)) {
-        why(reason, rlen, "%s: not an array", field);
+        dvm_reasonf(reason, rlen, "%s: not an array", field);
         return DVM_ERR_INVALID;
     }
     size_t len = json_array_size(arr);
     if (len > max) {
-        why(reason, rlen, "%s: more than %zu items", field, max);
+        dvm_reasonf(reason, rlen, "%s: more than %zu items", field, max);
         return DVM_ERR_TOO_LARGE;
     }
     if (len == 0)

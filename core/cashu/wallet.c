@@ -1,23 +1,10 @@
 #include "cashu/wallet.h"
+#include "common/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static dvm_err why(dvm_err e, char *reason, size_t rlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static dvm_err why(dvm_err e, char *reason, size_t rlen, const char *fmt, ...)
-{
-    if (reason && rlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, rlen, fmt, ap);
-        va_end(ap);
-    }
-    return e;
-}
 
 dvm_err dvm_wallet_total(const dvm_proof *proofs, size_t n, uint64_t *sats)
 {
@@ -161,22 +148,22 @@ dvm_err dvm_wallet_unblind(const dvm_cashu_ctx *ctx, const dvm_keyset *ks,
         const dvm_blind_signature *s = &sigs[i];
         if (s->amount != outs[i].msg.amount || strcmp(s->id, outs[i].msg.id) != 0 ||
             strcmp(s->id, ks->id) != 0)
-            return why(DVM_ERR_PROTO, reason, rlen,
+            return dvm_fail_reason(DVM_ERR_PROTO, reason, rlen,
                        "signatures[%zu]: amount or keyset differs from output", i);
         const uint8_t *K = dvm_keyset_key(ks, s->amount);
         if (!K)
-            return why(DVM_ERR_PROTO, reason, rlen, "signatures[%zu]: no key for amount", i);
+            return dvm_fail_reason(DVM_ERR_PROTO, reason, rlen, "signatures[%zu]: no key for amount", i);
         if (!s->has_dleq) {
             if (require_dleq)
-                return why(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: no DLEQ proof", i);
+                return dvm_fail_reason(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: no DLEQ proof", i);
         } else if (dvm_cashu_dleq_verify_blind(ctx, K, outs[i].msg.B_, s->C_, s->dleq.e,
                                                s->dleq.s) != DVM_OK) {
-            return why(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: DLEQ does not verify",
+            return dvm_fail_reason(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: DLEQ does not verify",
                        i);
         }
         uint8_t C[DVM_POINT_BYTES];
         if (dvm_cashu_unblind(ctx, s->C_, outs[i].r, K, C) != DVM_OK)
-            return why(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: bad C_", i);
+            return dvm_fail_reason(DVM_ERR_CRYPTO, reason, rlen, "signatures[%zu]: bad C_", i);
     }
     for (size_t i = 0; i < n; i++) {
         const dvm_blind_signature *s = &sigs[i];
@@ -214,14 +201,14 @@ dvm_err dvm_wallet_swap_prepare(const dvm_cashu_ctx *ctx, const dvm_rng *rng,
 {
     memset(out, 0, sizeof *out);
     if (n_inputs == 0)
-        return why(DVM_ERR_INVALID, reason, rlen, "no inputs");
+        return dvm_fail_reason(DVM_ERR_INVALID, reason, rlen, "no inputs");
     uint64_t total, fee;
     if (dvm_wallet_total(inputs, n_inputs, &total) != DVM_OK)
-        return why(DVM_ERR_LIMIT, reason, rlen, "inputs total over 2^53-1");
+        return dvm_fail_reason(DVM_ERR_LIMIT, reason, rlen, "inputs total over 2^53-1");
     if (dvm_keyset_fee(keysets, n_keysets, inputs, n_inputs, &fee) != DVM_OK)
-        return why(DVM_ERR_NOT_FOUND, reason, rlen, "an input's keyset is not known");
+        return dvm_fail_reason(DVM_ERR_NOT_FOUND, reason, rlen, "an input's keyset is not known");
     if (fee > total)
-        return why(DVM_ERR_LIMIT, reason, rlen, "inputs %llu do not cover the fee %llu",
+        return dvm_fail_reason(DVM_ERR_LIMIT, reason, rlen, "inputs %llu do not cover the fee %llu",
                    (unsigned long long)total, (unsigned long long)fee);
     uint64_t *amounts = malloc(DVM_WALLET_MAX_OUTPUTS * sizeof *amounts);
     if (!amounts)
@@ -231,7 +218,7 @@ dvm_err dvm_wallet_swap_prepare(const dvm_cashu_ctx *ctx, const dvm_rng *rng,
                                 DVM_WALLET_MAX_OUTPUTS, &n, &per);
     if (e) {
         free(amounts);
-        return why(e, reason, rlen,
+        return dvm_fail_reason(e, reason, rlen,
                    "inputs %llu - fee %llu cannot make %zu tokens of %llu sats (or too many "
                    "outputs)",
                    (unsigned long long)total, (unsigned long long)fee, n_tokens,
@@ -251,7 +238,7 @@ dvm_err dvm_wallet_swap_prepare(const dvm_cashu_ctx *ctx, const dvm_rng *rng,
     free(amounts);
     if (e) {
         dvm_wallet_swap_free(out);
-        return why(e, reason, rlen, "cannot build outputs in keyset %s", active->id);
+        return dvm_fail_reason(e, reason, rlen, "cannot build outputs in keyset %s", active->id);
     }
     for (size_t i = 0; i < n; i++)
         out->messages[i] = out->outputs[i].msg;
@@ -270,7 +257,7 @@ dvm_err dvm_wallet_swap_finish(const dvm_cashu_ctx *ctx, const dvm_keyset *activ
                                char *reason, size_t rlen)
 {
     if (n_sigs != sw->n_outputs)
-        return why(DVM_ERR_PROTO, reason, rlen, "%zu signatures for %zu outputs", n_sigs,
+        return dvm_fail_reason(DVM_ERR_PROTO, reason, rlen, "%zu signatures for %zu outputs", n_sigs,
                    sw->n_outputs);
     return dvm_wallet_unblind(ctx, active, sw->outputs, sigs, n_sigs, require_dleq, proofs,
                               reason, rlen);

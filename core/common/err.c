@@ -1,5 +1,8 @@
 #include "common/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *dvm_strerror(dvm_err err)
 {
     switch (err) {
@@ -18,4 +21,25 @@ const char *dvm_strerror(dvm_err err)
     case DVM_ERR_UNSUPPORTED: return "unsupported";
     default: return "unknown error";
     }
+}
+
+void dvm_reasonf(char *reason, size_t cap, const char *fmt, ...)
+{
+    if (!reason || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, cap, fmt, ap);
+    va_end(ap);
+}
+
+dvm_err dvm_fail_reason(dvm_err e, char *reason, size_t cap, const char *fmt, ...)
+{
+    if (reason && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, cap, fmt, ap);
+        va_end(ap);
+    }
+    return e;
 }

@@ -7,6 +7,8 @@
 #ifndef DVM_COMMON_ERR_H
 #define DVM_COMMON_ERR_H
 
+#include <stddef.h>
+
 typedef int dvm_err;
 
 enum {
@@ -28,5 +30,16 @@ enum {
 /* Returns a static, NUL-terminated English name for `err` (never NULL;
  * "unknown error" for codes not listed above). */
 const char *dvm_strerror(dvm_err err);
+
+/* Write a reason (printf format) into reason[0..cap): cut to fit and
+ * NUL-terminated; nothing is written when reason is NULL or cap is 0. The
+ * shared writer of every "reason" / "err" buffer the library and tools
+ * fill. */
+void dvm_reasonf(char *reason, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* dvm_reasonf, then return e (for `return dvm_fail_reason(DVM_ERR_INVALID,
+ * reason, cap, "...")`). */
+dvm_err dvm_fail_reason(dvm_err e, char *reason, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

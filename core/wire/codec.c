@@ -1,4 +1,5 @@
 #include "wire/codec.h"
+#include "common/err.h"
 #include "common/hex.h"
 
 #include <jansson.h>
@@ -93,17 +94,6 @@ static dvm_err scratch_prepare(dvm_msg_decoder *d, size_t len)
 
 /* ---- reasons ------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static void set_reason(char *reason, size_t cap,
-                                                              const char *fmt, ...)
-{
-    if (!reason || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* Printable-ASCII copy of peer bytes for a reason: at most 32 bytes, others
  * replaced by '?', "..." when cut. out must hold 36 bytes. */
 static void sanitize(char out[36], const char *s, size_t n)
@@ -148,12 +138,12 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     if (reason && reason_cap)
         reason[0] = '\0';
     if (len > d->max_len) {
-        set_reason(reason, reason_cap, "message too large");
+        dvm_reasonf(reason, reason_cap, "message too large");
         return DVM_ERR_TOO_LARGE;
     }
     d->slow_hits++;
     if (scratch_prepare(d, len) != DVM_OK) {
-        set_reason(reason, reason_cap, "out of memory");
+        dvm_reasonf(reason, reason_cap, "out of memory");
         return DVM_ERR_NOMEM;
     }
 
@@ -163,7 +153,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         char txt[36];
         const char *z = memchr(jerr.text, '\0', sizeof jerr.text);
         sanitize(txt, jerr.text, z ? (size_t)(z - jerr.text) : sizeof jerr.text);
-        set_reason(reason, reason_cap, "invalid JSON: %s", txt);
+        dvm_reasonf(reason, reason_cap, "invalid JSON: %s", txt);
         return DVM_ERR_INVALID;
     }
 
@@ -173,7 +163,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     char shown[36];
 
     if (!json_is_object(root)) {
-        set_reason(reason, reason_cap, "message is not a JSON object");
+        dvm_reasonf(reason, reason_cap, "message is not a JSON object");
         goto done;
     }
     /* The job id first, so even a rejected message can be answered with an
@@ -182,31 +172,31 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
     bool id_ok = jid && json_is_string(jid) && take_str(d, jid, &m.id) == DVM_OK;
     json_t *jt = json_object_get(root, "type");
     if (!jt) {
-        set_reason(reason, reason_cap, "missing field 'type'");
+        dvm_reasonf(reason, reason_cap, "missing field 'type'");
         goto done;
     }
     if (!json_is_string(jt)) {
-        set_reason(reason, reason_cap, "field 'type' must be a string");
+        dvm_reasonf(reason, reason_cap, "field 'type' must be a string");
         goto done;
     }
     m.type = dvm_msg_type_from_name(json_string_value(jt), json_string_length(jt));
     if (m.type == DVM_MSG_NONE) {
         sanitize(shown, json_string_value(jt), json_string_length(jt));
-        set_reason(reason, reason_cap, "unknown message type '%s'", shown);
+        dvm_reasonf(reason, reason_cap, "unknown message type '%s'", shown);
         goto done;
     }
     const char *tname = dvm_msg_type_name(m.type);
 
     if (!jid) {
-        set_reason(reason, reason_cap, "missing field 'id' in %s", tname);
+        dvm_reasonf(reason, reason_cap, "missing field 'id' in %s", tname);
         goto done;
     }
     if (!json_is_string(jid)) {
-        set_reason(reason, reason_cap, "field 'id' in %s must be a string", tname);
+        dvm_reasonf(reason, reason_cap, "field 'id' in %s must be a string", tname);
         goto done;
     }
     if (!id_ok) {
-        set_reason(reason, reason_cap, "field 'id' in %s is not valid UTF-8", tname);
+        dvm_reasonf(reason, reason_cap, "field 'id' in %s is not valid UTF-8", tname);
         goto done;
     }
 
@@ -215,29 +205,29 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         const field_spec *fs = &ts->f[i];
         json_t *v = json_object_get(root, fs->name);
         if (!v) {
-            set_reason(reason, reason_cap, "missing field '%s' in %s", fs->name, tname);
+            dvm_reasonf(reason, reason_cap, "missing field '%s' in %s", fs->name, tname);
             goto done;
         }
         if (fs->kind == F_STR) {
             if (!json_is_string(v)) {
-                set_reason(reason, reason_cap, "field '%s' in %s must be a string", fs->name,
+                dvm_reasonf(reason, reason_cap, "field '%s' in %s must be a string", fs->name,
                            tname);
                 goto done;
             }
             if (take_str(d, v, str_at(&m, fs->off)) != DVM_OK) {
-                set_reason(reason, reason_cap, "field '%s' in %s is not valid UTF-8",
+                dvm_reasonf(reason, reason_cap, "field '%s' in %s is not valid UTF-8",
                            fs->name, tname);
                 goto done;
             }
         } else {
             if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                set_reason(reason, reason_cap, "field '%s' in %s must be a non-negative integer",
+                dvm_reasonf(reason, reason_cap, "field '%s' in %s must be a non-negative integer",
                            fs->name, tname);
                 goto done;
             }
             json_int_t iv = json_integer_value(v);
             if ((unsigned long long)iv > DVM_JSON_MAX_SAFE_INT) {
-                set_reason(reason, reason_cap, "field '%s' in %s exceeds 2^53-1", fs->name,
+                dvm_reasonf(reason, reason_cap, "field '%s' in %s exceeds 2^53-1", fs->name,
                            tname);
                 goto done;
             }
@@ -249,7 +239,7 @@ dvm_err dvm_msg_decode_json(dvm_msg_decoder *d, const void *line, size_t len,
         if (js) {
             if (!json_is_integer(js) || json_integer_value(js) < 1 ||
                 (unsigned long long)json_integer_value(js) > DVM_JSON_MAX_SAFE_INT) {
-                set_reason(reason, reason_cap,
+                dvm_reasonf(reason, reason_cap,
                            "field 'seq' in chunk must be an integer from 1 to 2^53-1");
                 goto done;
             }

@@ -1,22 +1,12 @@
 /* dvmstream — flags with environment defaults (see live_config.h). */
 #include "live/live_config.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *std_getenv(const char *n) { return getenv(n); }
 
@@ -29,7 +19,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
     switch (o->type) {
     case DVM_OPT_U64: {
         if (!v || !*v || *v == '-' || *v == '+' || *v == ' ') {
-            seterr(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
+            dvm_reasonf(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
                    (unsigned long long)o->max, v ? v : "");
             return -1;
         }
@@ -37,7 +27,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
         char *end;
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || *end || x < o->min || x > o->max) {
-            seterr(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
+            dvm_reasonf(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
                    (unsigned long long)o->max, v);
             return -1;
         }
@@ -49,7 +39,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
         errno = 0;
         double x = v && *v ? strtod(v, &end) : NAN;
         if (!v || !*v || errno || *end || !isfinite(x) || x < (double)o->min || x > (double)o->max) {
-            seterr(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
+            dvm_reasonf(err, errlen, "%s: expected a number in %llu..%llu, got '%s'", src, (unsigned long long)o->min,
                    (unsigned long long)o->max, v ? v : "");
             return -1;
         }
@@ -62,7 +52,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
         else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !*v)
             *(bool *)field = false;
         else {
-            seterr(err, errlen, "%s: expected true or false, got '%s'", src, v);
+            dvm_reasonf(err, errlen, "%s: expected true or false, got '%s'", src, v);
             return -1;
         }
         return 0;
@@ -76,7 +66,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
             l->n = 0;
             size_t len = strlen(v);
             if (len + 1 > sizeof l->store) {
-                seterr(err, errlen, "%s: value longer than %zu bytes", src, sizeof l->store - 1);
+                dvm_reasonf(err, errlen, "%s: value longer than %zu bytes", src, sizeof l->store - 1);
                 return -1;
             }
             memcpy(l->store, v, len + 1);
@@ -87,7 +77,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
                 if (!*tok)
                     continue;
                 if (l->n >= DVM_CFG_MAX_LIST) {
-                    seterr(err, errlen, "%s: more than %d values", src, DVM_CFG_MAX_LIST);
+                    dvm_reasonf(err, errlen, "%s: more than %d values", src, DVM_CFG_MAX_LIST);
                     return -1;
                 }
                 l->items[l->n++] = tok;
@@ -95,7 +85,7 @@ static int set_value(const dvm_opt *o, void *cfg, const char *v, const char *src
             return 0;
         }
         if (l->n >= DVM_CFG_MAX_LIST) {
-            seterr(err, errlen, "%s: more than %d values", src, DVM_CFG_MAX_LIST);
+            dvm_reasonf(err, errlen, "%s: more than %d values", src, DVM_CFG_MAX_LIST);
             return -1;
         }
         l->items[l->n++] = v;
@@ -133,11 +123,11 @@ int dvm_cfg_parse(const dvm_opt *table, size_t n, void *cfg, int argc, char **ar
         const char *arg = argv[a];
         if (only_pos || strncmp(arg, "--", 2) != 0 || strcmp(arg, "-") == 0) {
             if (!only_pos && arg[0] == '-' && arg[1] && strcmp(arg, "-") != 0) {
-                seterr(err, errlen, "unknown option '%s'", arg);
+                dvm_reasonf(err, errlen, "unknown option '%s'", arg);
                 return -1;
             }
             if (np >= max_pos) {
-                seterr(err, errlen, "unexpected argument '%s'", arg);
+                dvm_reasonf(err, errlen, "unexpected argument '%s'", arg);
                 return -1;
             }
             pos[np++] = arg;
@@ -158,7 +148,7 @@ int dvm_cfg_parse(const dvm_opt *table, size_t n, void *cfg, int argc, char **ar
                 idx = i;
             }
         if (!o) {
-            seterr(err, errlen, "unknown option '--%.*s'", (int)nl, name);
+            dvm_reasonf(err, errlen, "unknown option '--%.*s'", (int)nl, name);
             return -1;
         }
         const char *v;
@@ -169,7 +159,7 @@ int dvm_cfg_parse(const dvm_opt *table, size_t n, void *cfg, int argc, char **ar
         else if (a + 1 < argc)
             v = argv[++a];
         else {
-            seterr(err, errlen, "option '--%s' needs a value", o->flag);
+            dvm_reasonf(err, errlen, "option '--%s' needs a value", o->flag);
             return -1;
         }
         char src[96];

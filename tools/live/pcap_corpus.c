@@ -1,4 +1,5 @@
 #include "live/pcap_corpus.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -34,14 +35,6 @@ struct ctx {
     unsigned port;
     pcap_corpus_stats *st;
 };
-
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be32(const uint8_t *p)
@@ -318,11 +311,11 @@ int pcap_corpus_extract(const char *in_path, const char *out_dir, unsigned port,
     char perr[PCAP_ERRBUF_SIZE];
     pcap_t *p = pcap_open_offline(in_path, perr);
     if (!p) {
-        set_err(errbuf, errlen, "cannot read capture %s: %s", in_path, perr);
+        dvm_reasonf(errbuf, errlen, "cannot read capture %s: %s", in_path, perr);
         return -1;
     }
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-        set_err(errbuf, errlen, "cannot create %s: %s", out_dir, strerror(errno));
+        dvm_reasonf(errbuf, errlen, "cannot create %s: %s", out_dir, strerror(errno));
         pcap_close(p);
         return -1;
     }
@@ -330,7 +323,7 @@ int pcap_corpus_extract(const char *in_path, const char *out_dir, unsigned port,
     struct loop_arg a = {&c, pcap_datalink(p)};
     int rc = pcap_loop(p, -1, loop_cb, (u_char *)&a);
     if (rc == PCAP_ERROR) {
-        set_err(errbuf, errlen, "error reading %s: %s", in_path, pcap_geterr(p));
+        dvm_reasonf(errbuf, errlen, "error reading %s: %s", in_path, pcap_geterr(p));
         pcap_close(p);
         rc = -1;
         goto out;
@@ -344,7 +337,7 @@ int pcap_corpus_extract(const char *in_path, const char *out_dir, unsigned port,
         char path[4096];
         snprintf(path, sizeof path, "%s/stream-%04zu.bin", out_dir, stats->streams);
         if (write_file(path, f->bytes, f->len) != 0 || emit_lines(f, out_dir, stats) != 0) {
-            set_err(errbuf, errlen, "cannot write into %s: %s", out_dir, strerror(errno));
+            dvm_reasonf(errbuf, errlen, "cannot write into %s: %s", out_dir, strerror(errno));
             rc = -1;
             goto out;
         }

@@ -1,6 +1,7 @@
 /* dvmstream — job processors: the shared job machinery, builtin and exec
  * (see processor.h); the HTTP kinds are in processor_http.c. */
 #include "live/proc_internal.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -11,17 +12,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* small helpers                                                          */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 
 /* ---------------------------------------------------------------------- */
@@ -43,7 +33,7 @@ char **dvm_argv_split(const char *cmd, int *argc, char *err, size_t errlen)
 {
     size_t n = strlen(cmd);
     if (n > ARGV_MAX_BYTES) {
-        seterr(err, errlen, "command longer than %u bytes", ARGV_MAX_BYTES);
+        dvm_reasonf(err, errlen, "command longer than %u bytes", ARGV_MAX_BYTES);
         return NULL;
     }
     char **argv = calloc(ARGV_MAX_WORDS + 1, sizeof *argv);
@@ -51,7 +41,7 @@ char **dvm_argv_split(const char *cmd, int *argc, char *err, size_t errlen)
     if (!argv || !word) {
         free(argv);
         free(word);
-        seterr(err, errlen, "out of memory");
+        dvm_reasonf(err, errlen, "out of memory");
         return NULL;
     }
     int count = 0;
@@ -117,7 +107,7 @@ char **dvm_argv_split(const char *cmd, int *argc, char *err, size_t errlen)
     if (!why && count == 0)
         why = "empty command";
     if (why) {
-        seterr(err, errlen, "%s", why);
+        dvm_reasonf(err, errlen, "%s", why);
         dvm_argv_free(argv);
         return NULL;
     }
@@ -729,7 +719,7 @@ static int exec_start(dvm_proc_job *j, char *err, size_t errlen)
     o.stdio = stdio;
     int rc = uv_spawn(loop, &j->proc, &o);
     if (rc != 0) {
-        seterr(err, errlen, "exec: cannot start %s: %s", p->argv[0], uv_strerror(rc));
+        dvm_reasonf(err, errlen, "exec: cannot start %s: %s", p->argv[0], uv_strerror(rc));
         /* uv_spawn failure leaves the process handle closable; close all. */
         j->exited = true;
         j->handles++;
@@ -779,7 +769,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
         spec = "builtin";
     dvm_proc *p = calloc(1, sizeof *p);
     if (!p) {
-        seterr(err, errlen, "out of memory");
+        dvm_reasonf(err, errlen, "out of memory");
         return -1;
     }
     p->loop = loop;
@@ -815,7 +805,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
         while (ul && url[ul - 1] == '/')
             url[--ul] = 0;
         if (!is_http_url(url)) {
-            seterr(err, errlen, "ollama: OLLAMA_HOST '%s' is not an http(s) URL", host);
+            dvm_reasonf(err, errlen, "ollama: OLLAMA_HOST '%s' is not an http(s) URL", host);
             goto fail;
         }
         strncat(url, "/api/generate", sizeof url - strlen(url) - 1);
@@ -826,7 +816,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
         p->kind = DVM_PROC_HTTP;
         const char *base = spec + 5;
         if (!is_http_url(base)) {
-            seterr(err, errlen, "http: '%s' is not an http(s) URL", base);
+            dvm_reasonf(err, errlen, "http: '%s' is not an http(s) URL", base);
             goto fail;
         }
         char url[2048];
@@ -842,7 +832,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
         p->api_key = key && *key ? strdup(key) : NULL;
         snprintf(name, sizeof name, "http:%s", base);
     } else {
-        seterr(err, errlen, "unknown processor '%s' (builtin, exec:CMD, ollama[:MODEL], http:URL)", spec);
+        dvm_reasonf(err, errlen, "unknown processor '%s' (builtin, exec:CMD, ollama[:MODEL], http:URL)", spec);
         goto fail;
     }
     if (p->kind == DVM_PROC_OLLAMA || p->kind == DVM_PROC_HTTP) {
@@ -853,7 +843,7 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
                 errno = 0;
                 unsigned long long x = strtoull(v, &end, 10);
                 if (*v < '0' || *v > '9' || errno || *end || x < DVM_PROC_MIN_STALL_MS || x > DVM_PROC_MAX_STALL_MS) {
-                    seterr(err, errlen, "environment variable DVM_STALL_TIMEOUT: expected ms in %u..%u, got '%s'",
+                    dvm_reasonf(err, errlen, "environment variable DVM_STALL_TIMEOUT: expected ms in %u..%u, got '%s'",
                            DVM_PROC_MIN_STALL_MS, DVM_PROC_MAX_STALL_MS, v);
                     goto fail;
                 }
@@ -861,23 +851,23 @@ int dvm_proc_new(uv_loop_t *loop, const char *spec, const dvm_proc_opts *opts, d
             } else
                 p->stall_timeout_ms = DVM_PROC_DEFAULT_STALL_MS;
         } else if (p->stall_timeout_ms < DVM_PROC_MIN_STALL_MS || p->stall_timeout_ms > DVM_PROC_MAX_STALL_MS) {
-            seterr(err, errlen, "stall timeout %u ms out of %u..%u", p->stall_timeout_ms, DVM_PROC_MIN_STALL_MS,
+            dvm_reasonf(err, errlen, "stall timeout %u ms out of %u..%u", p->stall_timeout_ms, DVM_PROC_MIN_STALL_MS,
                    DVM_PROC_MAX_STALL_MS);
             goto fail;
         }
         if (!p->url || !p->model) {
-            seterr(err, errlen, "out of memory");
+            dvm_reasonf(err, errlen, "out of memory");
             goto fail;
         }
         p->curl = dvm_uvcurl_new(loop);
         if (!p->curl) {
-            seterr(err, errlen, "cannot initialise libcurl");
+            dvm_reasonf(err, errlen, "cannot initialise libcurl");
             goto fail;
         }
     }
     p->name = strdup(name);
     if (!p->name) {
-        seterr(err, errlen, "out of memory");
+        dvm_reasonf(err, errlen, "out of memory");
         goto fail;
     }
     *out = p;
@@ -894,7 +884,7 @@ int dvm_proc_start(dvm_proc *p, const char *input, size_t input_len, const dvm_p
                    char *err, size_t errlen)
 {
     if (input_len > DVM_PROC_MAX_INPUT) {
-        seterr(err, errlen, "input of %zu bytes over the %u byte limit", input_len, DVM_PROC_MAX_INPUT);
+        dvm_reasonf(err, errlen, "input of %zu bytes over the %u byte limit", input_len, DVM_PROC_MAX_INPUT);
         return -1;
     }
     static const proc_job_ops http_ops_placeholder = {NULL, NULL};
@@ -903,7 +893,7 @@ int dvm_proc_start(dvm_proc *p, const char *input, size_t input_len, const dvm_p
                                                           : &http_ops_placeholder;
     dvm_proc_job *j = proc_job_alloc(p, ops, input ? input : "", input ? input_len : 0, cbs);
     if (!j) {
-        seterr(err, errlen, "out of memory");
+        dvm_reasonf(err, errlen, "out of memory");
         return -1;
     }
     int rc;

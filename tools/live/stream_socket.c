@@ -1,6 +1,7 @@
 /* dvmstream — the local stream socket: publisher and `dvm tail` client
  * (see stream_socket.h; seeds/local-unix-socket-streaming.md). */
 #include "live/stream_socket.h"
+#include "common/err.h"
 #include "live/term.h"
 #include "wire/frame.h"
 
@@ -13,17 +14,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---------------------------------------------------------------------- */
 /* publisher                                                              */
@@ -145,17 +135,17 @@ int dvm_stream_pub_open(uv_loop_t *loop, const char *path, dvm_stream_pub **out,
 {
     struct sockaddr_un sa;
     if (!path || !*path || strlen(path) >= sizeof sa.sun_path) {
-        seterr(err, errlen, "stream socket path must be 1..%zu bytes", sizeof sa.sun_path - 1);
+        dvm_reasonf(err, errlen, "stream socket path must be 1..%zu bytes", sizeof sa.sun_path - 1);
         return -1;
     }
     struct stat stt;
     if (lstat(path, &stt) == 0) {
         if (!S_ISSOCK(stt.st_mode)) {
-            seterr(err, errlen, "%s exists and is not a socket", path);
+            dvm_reasonf(err, errlen, "%s exists and is not a socket", path);
             return -1;
         }
         if (socket_alive(path)) {
-            seterr(err, errlen, "%s is in use by another process", path);
+            dvm_reasonf(err, errlen, "%s is in use by another process", path);
             return -1;
         }
         unlink(path); /* stale socket of an agent that died */
@@ -163,7 +153,7 @@ int dvm_stream_pub_open(uv_loop_t *loop, const char *path, dvm_stream_pub **out,
     dvm_stream_pub *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
-        seterr(err, errlen, "out of memory");
+        dvm_reasonf(err, errlen, "out of memory");
         return -1;
     }
     s->loop = loop;
@@ -176,7 +166,7 @@ int dvm_stream_pub_open(uv_loop_t *loop, const char *path, dvm_stream_pub **out,
         rc = uv_listen((uv_stream_t *)&s->server, 16, on_connection);
     }
     if (rc != 0) {
-        seterr(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
+        dvm_reasonf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
         s->closing = true; /* freed when the server handle has closed */
         uv_close((uv_handle_t *)&s->server, server_closed);
         return -1;

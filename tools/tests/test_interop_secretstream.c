@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "uv_wait.h"
+
 #include "live/conn.h"
 #include "live/identity.h"
 #include "noise/secretstream.h"
@@ -150,34 +152,6 @@ static void js_close_handles(jspeer *j)
 }
 
 /* ---- bounded waiting --------------------------------------------------- */
-
-static bool g_timed_out;
-static void on_deadline(uv_timer_t *t)
-{
-    (void)t;
-    g_timed_out = true;
-}
-
-/* Run the loop until pred(ctx) holds or timeout_ms pass; true if it held. */
-static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *ctx, uint64_t timeout_ms)
-{
-    uv_timer_t t;
-    g_timed_out = false;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, on_deadline, timeout_ms, 0);
-    while (!pred(ctx) && !g_timed_out)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return pred(ctx);
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
 
 /* Close every remaining handle and drain the loop (bounded). */
 static void teardown_loop(uv_loop_t *loop)
@@ -331,9 +305,10 @@ static void check_js_open(jspeer *j, const dvm_noise_keypair *ours, const exchan
     cr_assert_str_eq(json_string_value(json_object_get(ev, "handshakeHash")), hash);
 }
 
-static void check_exchange(exchange *x)
+/* finished: the wait for the exchange returned before its deadline. */
+static void check_exchange(exchange *x, bool finished)
 {
-    cr_assert_not(g_timed_out, "timed out: sent %zu, received %zu of %zu", x->sent, x->received, x->total);
+    cr_assert(finished, "timed out: sent %zu, received %zu of %zu", x->sent, x->received, x->total);
     cr_assert_not(x->failed, "exchange failed: %s", x->why);
     cr_assert(x->opened);
     cr_assert_eq(x->received, x->total, "received %zu of %zu", x->received, x->total);
@@ -379,8 +354,7 @@ Test(interop_secretstream, c_initiator_js_responder)
     ex_init(&x, SMALL, BIG);
     dvm_err e;
     cr_assert_not_null(dvm_dial(&loop, "127.0.0.1", port, &me, &o, &EX_CBS, &x, &e));
-    run_until(&loop, ex_done, &x, WAIT_MS);
-    check_exchange(&x);
+    check_exchange(&x, run_until(&loop, ex_done, &x, WAIT_MS));
     cr_assert_arr_eq(x.remote_pk, o.remote_public_key, 32);
     cr_assert_geq(x.drains, 1, "the 16 MiB message must have engaged write backpressure");
     cr_assert_leq(x.max_queued, 4 * (1u << 20) + DVM_SECRETSTREAM_FRAME_SIZE(BIG));
@@ -455,8 +429,7 @@ Test(interop_secretstream, js_initiator_c_responder)
 
     jspeer js;
     js_spawn(&loop, &js, "initiator", port, "echo", theirseed);
-    run_until(&loop, ex_done, &x, WAIT_MS);
-    check_exchange(&x);
+    check_exchange(&x, run_until(&loop, ex_done, &x, WAIT_MS));
     cr_assert_arr_eq(x.remote_pk, them.public_key, 32);
     cr_assert_eq(s.accepted, 1);
     cr_assert(run_until(&loop, js_closed, &js, WAIT_MS), "JS peer did not close");
@@ -512,7 +485,7 @@ Test(interop_secretstream, garbage_peer_is_dropped_without_harming_another)
     cr_assert_eq(xb.close_err, DVM_ERR_CRYPTO, "bad peer closed with %d (%s)", xb.close_err, xb.why);
     cr_assert_lt(xb.received, xb.total);
     /* ...and the other one completed intact. */
-    check_exchange(&xg);
+    check_exchange(&xg, true); /* both_done held, asserted above */
     cr_assert_arr_eq(xg.remote_pk, good.public_key, 32);
     cr_assert(run_until(&loop, js_closed, &jb, WAIT_MS), "garbage JS peer was not disconnected");
     cr_assert(run_until(&loop, js_closed, &jg, WAIT_MS));

@@ -13,6 +13,7 @@
 
 #include "live/processor.h"
 #include "stall_server.h"
+#include "uv_wait.h"
 
 /* ---------------------------------------------------------------------- */
 /* a job runner with a bounded wait                                       */
@@ -95,13 +96,6 @@ static void on_timeout(uv_timer_t *t)
     struct run *r = t->data;
     r->timed_out = true;
     uv_stop(&r->loop);
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
 }
 
 /* Run `input` through processor `spec`; waits at most 15 s. */

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "uv_wait.h"
+
 #include "live/conn.h"
 #include "live/identity.h"
 #include "live/swarm.h"
@@ -26,33 +28,6 @@ static void suite_init(void)
     signal(SIGPIPE, SIG_IGN);
 }
 TestSuite(live_transport, .init = suite_init, .timeout = 120);
-
-static bool g_timed_out;
-static void on_deadline(uv_timer_t *t)
-{
-    (void)t;
-    g_timed_out = true;
-}
-
-static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *ctx, uint64_t timeout_ms)
-{
-    uv_timer_t t;
-    g_timed_out = false;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, on_deadline, timeout_ms, 0);
-    while (!pred(ctx) && !g_timed_out)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return pred(ctx);
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
 
 static void teardown_loop(uv_loop_t *loop)
 {
